@@ -1,0 +1,48 @@
+"""Vanilla saliency: the gradient of the class score w.r.t. the input."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from torch import Tensor
+
+from revelio.attribution.base import Attribution
+from revelio.core.targets import Target
+
+ChannelReduction = Literal["max", "sum", "mean"]
+
+
+class Saliency(Attribution):
+    """Gradient of the target score w.r.t. the input: ``S = d f_c / d x``.
+
+    One forward and one backward pass; gradients are computed for the input only.
+
+    Options of :meth:`attribute`:
+        abs: take ``|S|`` (default ``True``, the paper's display). ``False`` keeps the
+            signed gradient.
+        channels: ``None`` keeps the input's shape; ``"max"``, ``"sum"`` or ``"mean"``
+            reduce over the channel dimension to ``Tensor[N, 1, H, W]``
+            (``abs=True, channels="max"`` is the paper's map).
+
+    Simonyan, Vedaldi, Zisserman 2013, "Deep Inside Convolutional Networks: Visualising
+    Image Classification Models and Saliency Maps".
+
+    Example:
+        >>> maps = Saliency(model).attribute(images, target=281, channels="max")
+    """
+
+    def _attribute(
+        self, inputs: Tensor, target: Target, *, abs: bool = True, channels: ChannelReduction | None = None
+    ) -> Tensor:
+        if channels not in (None, "max", "sum", "mean"):
+            raise ValueError(f"channels must be None, 'max', 'sum' or 'mean', got {channels!r}")
+        gradient = self._input_gradient(inputs, target)
+        if abs:
+            gradient = gradient.abs()
+        if channels == "max":
+            return gradient.amax(dim=1, keepdim=True)
+        if channels == "sum":
+            return gradient.sum(dim=1, keepdim=True)
+        if channels == "mean":
+            return gradient.mean(dim=1, keepdim=True)
+        return gradient

@@ -1,0 +1,74 @@
+"""Leave a model exactly as it was found, also when a call raises.
+
+Every public revelio call runs inside :func:`preserved_model_state`. On exit, normal or
+by exception, the model has the hooks, ``training`` flags, ``requires_grad`` flags and
+``.grad`` tensors it had on entry; parameters are never written by revelio, and a call
+that finds them changed raises :class:`~revelio.errors.ModelStateError` rather than
+hide it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from torch import nn
+
+from revelio.errors import ModelStateError
+
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+    "_state_dict_hooks",
+    "_load_state_dict_pre_hooks",
+)
+
+
+@contextmanager
+def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: bool = False) -> Iterator[nn.Module]:
+    """Run a block with ``model`` and restore its state afterwards.
+
+    Args:
+        model: the network.
+        eval_mode: put every module in eval mode for the block.
+        freeze: set ``requires_grad=False`` on every parameter for the block, so that
+            the forward pass records no graph for parameter gradients.
+
+    Raises:
+        ModelStateError: a parameter was modified in place during the block.
+    """
+    modules = list(model.modules())
+    params = list(model.parameters())
+    training = [module.training for module in modules]
+    hooks = [{name: set(getattr(module, name, {})) for name in _HOOK_DICTS} for module in modules]
+    requires_grad = [param.requires_grad for param in params]
+    grads = [param.grad for param in params]
+    versions = [param._version for param in params]
+    try:
+        if eval_mode:
+            model.eval()
+        if freeze:
+            for param in params:
+                param.requires_grad_(False)
+        yield model
+    finally:
+        for module, flag, before in zip(modules, training, hooks):
+            module.training = flag
+            for name, keys in before.items():
+                added = set(getattr(module, name, {})) - keys
+                for key in added:
+                    getattr(module, name).pop(key, None)
+        for param, flag, grad in zip(params, requires_grad, grads):
+            param.requires_grad_(flag)
+            param.grad = grad
+    changed = [i for i, (param, version) in enumerate(zip(params, versions)) if param._version != version]
+    if changed:
+        raise ModelStateError(
+            f"{len(changed)} parameter(s) of the model were modified in place during the call; "
+            "revelio never writes parameters, so look for a forward pass that updates its own weights"
+        )

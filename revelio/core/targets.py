@@ -1,0 +1,136 @@
+"""One rule for what to explain, shared by every method.
+
+A target says which scalar per example is explained:
+
+- ``None``: the model's top class for each example;
+- an ``int``: that class for every example;
+- a sequence or 1-D integer tensor of length N: one class per example;
+- a callable ``output -> Tensor[N]``: any score per example, for models whose output
+  is not a plain ``(N, classes)`` logits tensor (a dict, a tuple, a segmentation map,
+  a multi-label head).
+
+:func:`resolve_target` checks everything that can be checked before the forward pass
+(types, integers, non-negative, length); :meth:`Target.scores` checks the rest against
+the model's output (class range, output form) before any backward pass.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Union
+
+import torch
+from torch import Tensor
+
+from revelio.errors import TargetError
+
+TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Any], Tensor]]
+
+_CALLABLE_HINT = "pass a callable target, e.g. target=lambda out: out['logits'][:, 3]"
+
+
+@dataclass(frozen=True, eq=False)
+class Target:
+    """A target checked against a batch size; turns a model output into scores."""
+
+    batch_size: int
+    classes: Tensor | None = None
+    score_fn: Callable[[Any], Tensor] | None = None
+
+    def scores(self, output: Any) -> tuple[Tensor, Tensor | None]:
+        """Return ``(scores, classes)``: one score per example and the classes used.
+
+        ``classes`` is ``None`` for a callable target.
+
+        Raises:
+            TargetError: the output does not fit the target (a class out of range, an
+                output that is not ``(N, classes)`` for a class target, a callable that
+                does not return ``N`` scores).
+        """
+        if self.score_fn is not None:
+            return self._callable_scores(output), None
+        if not isinstance(output, Tensor):
+            raise TargetError(f"the model returned a {type(output).__name__}, not a logits tensor; {_CALLABLE_HINT}")
+        if output.ndim != 2 or output.shape[0] != self.batch_size:
+            raise TargetError(
+                f"a class target needs model output of shape (N, classes) with N={self.batch_size}, "
+                f"got {tuple(output.shape)}; {_CALLABLE_HINT}"
+            )
+        num_classes = output.shape[1]
+        if self.classes is None:
+            classes = output.detach().argmax(dim=1)
+        else:
+            classes = self.classes.to(output.device)
+            top = int(classes.max())
+            if top >= num_classes:
+                raise TargetError(
+                    f"target class {top} is out of range for a model with {num_classes} classes; "
+                    f"use a class in 0..{num_classes - 1}"
+                )
+        return output.gather(1, classes[:, None]).squeeze(1), classes
+
+    def _callable_scores(self, output: Any) -> Tensor:
+        scores = self.score_fn(output)
+        if not isinstance(scores, Tensor) or scores.shape != (self.batch_size,):
+            got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+            raise TargetError(
+                f"a callable target must return one score per example, a tensor of shape "
+                f"({self.batch_size},), got {got}; reduce each example's output to one number"
+            )
+        if not scores.is_floating_point():
+            raise TargetError(f"a callable target must return floating-point scores, got {scores.dtype}")
+        return scores
+
+
+def resolve_target(target: TargetSpec, batch_size: int) -> Target:
+    """Check ``target`` for a batch of ``batch_size`` examples before any work.
+
+    Raises:
+        TargetError: a wrong type, a non-integer or negative class, or a per-example
+            target whose length is not ``batch_size``.
+    """
+    if target is None:
+        return Target(batch_size)
+    if hasattr(target, "__array__") and not isinstance(target, Tensor):
+        target = torch.as_tensor(target)
+    if isinstance(target, Tensor):
+        classes = _tensor_classes(target, batch_size)
+    elif callable(target):
+        return Target(batch_size, score_fn=target)
+    elif _is_index(target):
+        classes = torch.full((batch_size,), _as_index(target), dtype=torch.long)
+    elif isinstance(target, Sequence) and not isinstance(target, (str, bytes)):
+        classes = torch.tensor([_as_index(value) for value in target], dtype=torch.long)
+    else:
+        raise TargetError(
+            f"target must be None, an int, one int per example, or a callable, got {type(target).__name__}"
+        )
+    if classes.numel() != batch_size:
+        raise TargetError(
+            f"target has {classes.numel()} classes for a batch of {batch_size}; "
+            "give one class per example or a single int for all"
+        )
+    if batch_size and int(classes.min()) < 0:
+        raise TargetError(f"target classes must be >= 0, got {int(classes.min())}")
+    return Target(batch_size, classes=classes)
+
+
+def _tensor_classes(target: Tensor, batch_size: int) -> Tensor:
+    if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
+        raise TargetError(f"target must hold integer class indices, got a tensor of {target.dtype}")
+    if target.ndim > 1:
+        raise TargetError(f"target must be an int or one class per example (1-D), got shape {tuple(target.shape)}")
+    classes = target.detach().to("cpu", torch.long).reshape(-1)
+    return classes.expand(batch_size) if target.ndim == 0 else classes
+
+
+def _is_index(value: Any) -> bool:
+    return not isinstance(value, bool) and hasattr(value, "__index__") and not hasattr(value, "__len__")
+
+
+def _as_index(value: Any) -> int:
+    if isinstance(value, bool) or not _is_index(value):
+        raise TargetError(f"target classes must be integers, got {value!r} ({type(value).__name__})")
+    return operator.index(value)

@@ -1,0 +1,35 @@
+"""The exception types revelio raises for user errors.
+
+Each is a subclass of :class:`ValueError` or :class:`RuntimeError`, so code that
+already catches those keeps working, and each message says what to do.
+"""
+
+from __future__ import annotations
+
+
+class RevelioError(Exception):
+    """Base class of every error revelio raises on purpose."""
+
+
+class LayerNotFoundError(RevelioError, ValueError):
+    """A layer name that is not a submodule of the model."""
+
+
+class TargetError(RevelioError, ValueError):
+    """A target that does not fit the batch or the model's output."""
+
+
+class InputError(RevelioError, ValueError):
+    """Inputs of the wrong type, shape or dtype."""
+
+
+class LayerNotReachedError(RevelioError, RuntimeError):
+    """A hooked layer that the model's forward pass never called."""
+
+
+class ModelStateError(RevelioError, RuntimeError):
+    """A model whose state changed during a call in a way revelio cannot undo."""
+
+
+class LayerOutputError(RevelioError, ValueError):
+    """A hooked layer whose output is not a single tensor."""
