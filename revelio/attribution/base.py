@@ -53,14 +53,26 @@ class Attribution(ABC):
         Returns:
             A tensor on the inputs' device: input-shaped for input methods,
             ``Tensor[N, 1, H, W]`` for CAM methods.
+
+        Gradients are enabled for the call, so it also works inside ``torch.no_grad()``;
+        inside ``torch.inference_mode()`` it raises ``RuntimeError``.
         """
         self._check_inputs(inputs)
         checked_target = resolve_target(target, inputs.shape[0])
+        signature = inspect.signature(self._attribute)
         try:
-            inspect.signature(self._attribute).bind(inputs, checked_target, **options)
+            signature.bind(inputs, checked_target, **options)
         except TypeError as error:
-            raise TypeError(f"{type(self).__name__}.attribute: {error}") from None
-        with preserved_model_state(self.model, eval_mode=True, freeze=True):
+            valid = [name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
+            raise TypeError(
+                f"{type(self).__name__}.attribute: {error}; its options are: {', '.join(valid) or 'none'}"
+            ) from None
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                f"{type(self).__name__} needs gradients, which torch.inference_mode() disables; call it "
+                "outside that block (inside torch.no_grad() is fine: gradients are enabled for the call)"
+            )
+        with preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
             return self._attribute(inputs, checked_target, **options)
 
     __call__ = attribute
@@ -77,18 +89,26 @@ class Attribution(ABC):
                 f"inputs must be floating point, got {inputs.dtype}; convert with .float() and "
                 "normalise as the model expects"
             )
-        if inputs.ndim < 2 or inputs.shape[0] == 0:
+        if inputs.ndim < 2:
             raise InputError(
-                f"inputs must be a non-empty batch (N, ...), got shape {tuple(inputs.shape)}; "
+                f"inputs must be a batch (N, ...), got shape {tuple(inputs.shape)}; "
                 "add a batch dimension with inputs.unsqueeze(0)"
+            )
+        if inputs.shape[0] == 0:
+            raise InputError(
+                f"inputs must hold at least one example, got an empty batch of shape {tuple(inputs.shape)}"
             )
         device = next((p.device for p in self.model.parameters()), inputs.device)
         if device != inputs.device:
-            raise InputError(f"inputs are on {inputs.device} but the model is on {device}; move them with inputs.to({str(device)!r})")
+            raise InputError(
+                f"inputs are on {inputs.device} but the model is on {device}; "
+                f"move them with inputs.to({str(device)!r})"
+            )
 
     def _input_gradient(self, inputs: Tensor, target: Target, rule: BackwardRule | None = None) -> Tensor:
         """Gradient of the target scores w.r.t. ``inputs``, ReLUs following ``rule`` if given."""
-        x = inputs.detach().requires_grad_(True)
+        # a copy: an inference tensor cannot be made to require grad, and the caller's tensor stays out of the graph
+        x = inputs.detach().clone().requires_grad_(True)
         if rule is None:
             output = self.model(x)
         else:
@@ -127,5 +147,5 @@ def _warn_if_no_relu(override: ReLUOverride, method: str) -> None:
             f"{method}: the model called no ReLU in its forward pass, so its result equals the plain "
             "gradient (other activations such as GELU, SiLU or ReLU6 keep their ordinary backward)",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=5,  # _warn_if_no_relu < _input_gradient < _attribute < attribute < caller
         )

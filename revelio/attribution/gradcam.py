@@ -13,7 +13,7 @@ from revelio.attribution.base import LayerAttribution
 from revelio.core.capture import LayerCapture
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
 from revelio.core.targets import Target
-from revelio.errors import InputError, LayerOutputError
+from revelio.errors import InputError, LayerNotReachedError, LayerOutputError
 
 Reshape = Callable[[Tensor], Tensor]
 
@@ -49,15 +49,19 @@ class GradCAM(LayerAttribution):
 
     def __init__(self, model: nn.Module, layer: str | nn.Module, reshape: Reshape | None = None) -> None:
         super().__init__(model, layer)
+        if reshape is not None and not callable(reshape):
+            raise TypeError(f"reshape must be a callable such as vit_reshape, got {type(reshape).__name__}")
         self.reshape = reshape
 
     def _attribute(self, inputs: Tensor, target: Target, *, upsample: bool = True, relu: bool = True) -> Tensor:
-        _check_spatial(inputs, upsample)
+        if upsample:
+            _check_spatial(inputs, "; pass upsample=False to keep the layer's grid")
         with LayerCapture([(self.layer_name, self.layer)], detach=True) as capture:
-            output = capture.forward(self.model, inputs.detach())
+            # a copy: a model that writes its input in place must not write the caller's tensor
+            output = capture.forward(self.model, inputs.detach().clone())
         scores, _ = target.scores(output)
         activation = capture[self.layer_name]
-        (gradient,) = torch.autograd.grad(scores.sum(), activation)
+        gradient = _layer_gradient(scores, activation, self.layer_name)
         return self.cam(activation, gradient, inputs.shape[-2:] if upsample else None, relu=relu)
 
     def cam(self, activation: Tensor, gradient: Tensor, size: torch.Size | None, *, relu: bool = True) -> Tensor:
@@ -111,14 +115,14 @@ class GuidedGradCAM(LayerAttribution):
         self.grad_cam = GradCAM(model, self.layer, reshape)
 
     def _attribute(self, inputs: Tensor, target: Target, *, relu: bool = True) -> Tensor:
-        _check_spatial(inputs, upsample=True)
-        x = inputs.detach().requires_grad_(True)
+        _check_spatial(inputs, "; for other inputs use GradCAM with upsample=False")
+        x = inputs.detach().clone().requires_grad_(True)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
             output = capture.forward(self.model, x)
         scores, _ = target.scores(output)
         activation = capture[self.layer_name]
         with override.using(GradientRule()):
-            (layer_gradient,) = torch.autograd.grad(scores.sum(), activation, retain_graph=True)
+            layer_gradient = _layer_gradient(scores, activation, self.layer_name, retain_graph=True)
         (guided,) = torch.autograd.grad(scores.sum(), x)
         return guided * self.grad_cam.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
 
@@ -135,23 +139,40 @@ def vit_reshape(tokens: Tensor, class_token: bool = True) -> Tensor:
     token reaches the head, so the patch tokens there get zero gradient.
     """
     if tokens.ndim != 3:
-        raise LayerOutputError(f"vit_reshape expects tokens (N, T, D), got shape {tuple(tokens.shape)}")
+        raise LayerOutputError(
+            f"vit_reshape expects tokens (N, T, D), got shape {tuple(tokens.shape)}; a layer whose output is "
+            "already a feature map (N, K, h, w) needs no reshape="
+        )
     if class_token:
         tokens = tokens[:, 1:]
     n, count, dim = tokens.shape
     side = isqrt(count)
     if side * side != count:
+        hint = "pass class_token=False if the model has no class token, or " if class_token else ""
         raise LayerOutputError(
             f"vit_reshape needs a square grid of patch tokens, got {count}"
             + (" after dropping the class token" if class_token else "")
-            + "; pass class_token=False if the model has none"
+            + f"; {hint}pass a reshape= of your own that knows the grid's (h, w)"
         )
     return tokens.transpose(1, 2).reshape(n, dim, side, side)
 
 
-def _check_spatial(inputs: Tensor, upsample: bool) -> None:
-    if upsample and inputs.ndim != 4:
+def _layer_gradient(scores: Tensor, activation: Tensor, layer_name: str, retain_graph: bool = False) -> Tensor:
+    """Gradient of the summed scores w.r.t. a layer's output; a clear error if they do not depend on it."""
+    gradient = None
+    if scores.requires_grad:
+        (gradient,) = torch.autograd.grad(scores.sum(), activation, retain_graph=retain_graph, allow_unused=True)
+    if gradient is None:
+        raise LayerNotReachedError(
+            f"the target scores do not depend on layer {layer_name!r}: its output never reaches the model's "
+            "output; choose a layer on the path from input to output (`revelio layers` lists them)"
+        )
+    return gradient
+
+
+def _check_spatial(inputs: Tensor, hint: str) -> None:
+    if inputs.ndim != 4:
         raise InputError(
             f"CAM methods upsample to the input's (H, W) and need inputs (N, C, H, W), got shape "
-            f"{tuple(inputs.shape)}; pass upsample=False to keep the layer's grid"
+            f"{tuple(inputs.shape)}{hint}"
         )

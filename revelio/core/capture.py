@@ -72,7 +72,7 @@ class LayerCapture:
             if self.detach:
                 output = output.detach().requires_grad_(True)
             self.outputs[name] = output
-            if self.stop and len(self.outputs) == len(self.layers):
+            if self.stop and len(self.outputs) == len({layer_name for layer_name, _ in self.layers}):
                 raise _StopForward
             return output.clone()
 

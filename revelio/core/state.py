@@ -46,10 +46,15 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
     params = list(model.parameters())
     training = [module.training for module in modules]
     hooks = [{name: set(getattr(module, name, {})) for name in _HOOK_DICTS} for module in modules]
+    full_backward = [getattr(module, "_is_full_backward_hook", None) for module in modules]
     requires_grad = [param.requires_grad for param in params]
     grads = [param.grad for param in params]
     versions = [param._version for param in params]
     try:
+        # A backward pass inside the block accumulates into an existing ``.grad`` in
+        # place; detach the user's gradients for the block so that theirs stay untouched.
+        for param in params:
+            param.grad = None
         if eval_mode:
             model.eval()
         if freeze:
@@ -57,8 +62,12 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
                 param.requires_grad_(False)
         yield model
     finally:
-        for module, flag, before in zip(modules, training, hooks):
+        for module, flag, before, full in zip(modules, training, hooks, full_backward):
             module.training = flag
+            if hasattr(module, "_is_full_backward_hook"):
+                # Registering a full backward hook sets this flag, and removing the hook
+                # does not clear it: it would then refuse a later register_backward_hook.
+                module._is_full_backward_hook = full
             for name, keys in before.items():
                 added = set(getattr(module, name, {})) - keys
                 for key in added:

@@ -63,7 +63,7 @@ class Target:
             classes = output.detach().argmax(dim=1)
         else:
             classes = self.classes.to(output.device)
-            top = int(classes.max())
+            top = int(classes.max()) if classes.numel() else -1
             if top >= num_classes:
                 raise TargetError(
                     f"target class {top} is out of range for a model with {num_classes} classes; "
