@@ -1,0 +1,88 @@
+"""Where a map points, scored against ground-truth object masks.
+
+Maps are reduced to one non-negative heat value per pixel by :func:`heat`
+(``sum_c |map_c|``), so input-shaped maps (saliency, guided backprop) and CAMs
+(``(N, 1, H, W)``) are scored alike. Masks are boolean ``Tensor[N, H, W]``.
+
+- Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation
+  Backprop"): a hit when the map's maximum lies within ``tolerance`` pixels of the mask.
+- Relevance mass accuracy and relevance rank accuracy (Arras, Osman, Samek 2022,
+  "CLEVR-XAI: A benchmark dataset for the ground truth evaluation of neural network
+  explanations"): the share of the map's mass inside the mask, and the share of the
+  mask-sized top of the map that falls inside the mask.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def heat(maps: Tensor) -> Tensor:
+    """``Tensor[N, H, W]``: the sum over channels of ``|map|`` for maps ``(N, C, H, W)`` or ``(N, H, W)``."""
+    if maps.ndim == 3:
+        return maps.abs()
+    if maps.ndim != 4:
+        raise ValueError(f"maps must be (N, C, H, W) or (N, H, W), got shape {tuple(maps.shape)}")
+    return maps.abs().sum(dim=1)
+
+
+def pointing_game(maps: Tensor, masks: Tensor, tolerance: int = 0) -> Tensor:
+    """Whether each map's maximum hits its mask, ``Tensor[N]`` of bool.
+
+    Args:
+        maps: attribution maps, ``(N, C, H, W)`` or ``(N, H, W)``.
+        masks: ``Tensor[N, H, W]`` of bool, the object each map should point at.
+        tolerance: a hit within this many pixels (Chebyshev distance) of the mask
+            counts; Zhang et al. use 15 pixels at 224x224.
+
+    A constant map (no maximum) is a miss.
+    """
+    values = _check(maps, masks)
+    n = values.shape[0]
+    flat = values.flatten(1)
+    top = flat.argmax(dim=1)
+    constant = flat.amax(dim=1) == flat.amin(dim=1)
+    region = masks.float()[:, None]
+    if tolerance > 0:
+        region = F.max_pool2d(region, kernel_size=2 * tolerance + 1, stride=1, padding=tolerance)
+    hit = region.flatten(1)[torch.arange(n, device=top.device), top] > 0
+    return hit & ~constant
+
+
+def relevance_mass(maps: Tensor, masks: Tensor) -> Tensor:
+    """Share of each map's heat inside its mask, ``Tensor[N]`` in [0, 1] (0 for an all-zero map)."""
+    values = _check(maps, masks)
+    total = values.flatten(1).sum(dim=1)
+    inside = (values * masks).flatten(1).sum(dim=1)
+    return torch.where(total > 0, inside / total.clamp_min(torch.finfo(values.dtype).tiny), torch.zeros_like(total))
+
+
+def relevance_rank(maps: Tensor, masks: Tensor) -> Tensor:
+    """Share of each map's ``K`` hottest pixels inside its mask, ``K`` the mask's size, ``Tensor[N]``.
+
+    Ties are broken by pixel order; a constant map scores the mask's share of the
+    image's first ``K`` pixels, so compare with a random baseline, not with zero.
+    """
+    values = _check(maps, masks)
+    flat, flat_masks = values.flatten(1), masks.flatten(1)
+    sizes = flat_masks.sum(dim=1)
+    order = flat.argsort(dim=1, descending=True, stable=True)
+    ranks = torch.empty_like(order)
+    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
+    in_top = ranks < sizes[:, None]
+    hits = (in_top & flat_masks).sum(dim=1).float()
+    return torch.where(sizes > 0, hits / sizes.clamp_min(1).float(), torch.zeros_like(hits))
+
+
+def _check(maps: Tensor, masks: Tensor) -> Tensor:
+    values = heat(maps).float()
+    if masks.shape != values.shape:
+        raise ValueError(
+            f"masks must be (N, H, W) matching the maps' {tuple(values.shape)}, got {tuple(masks.shape)}; "
+            "upsample the maps to the mask size first"
+        )
+    if masks.dtype != torch.bool:
+        raise ValueError(f"masks must be boolean, got {masks.dtype}")
+    return values

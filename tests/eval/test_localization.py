@@ -1,0 +1,67 @@
+"""Localization scores against hand-computed values."""
+
+import pytest
+import torch
+
+from revelio.eval import heat, pointing_game, relevance_mass, relevance_rank
+
+
+def _mask(cells, size=4):
+    mask = torch.zeros(size, size, dtype=torch.bool)
+    for row, col in cells:
+        mask[row, col] = True
+    return mask
+
+
+def test_heat_sums_absolute_channels():
+    maps = torch.tensor([[[[1.0, -2.0]], [[-3.0, 0.5]]]])  # (1, 2, 1, 2)
+    assert torch.equal(heat(maps), torch.tensor([[[4.0, 2.5]]]))
+    assert torch.equal(heat(-maps[:, 0]), torch.tensor([[[1.0, 2.0]]]))
+
+
+def test_pointing_game_hits_misses_tolerance_and_constant_maps():
+    maps = torch.zeros(3, 1, 4, 4)
+    maps[0, 0, 1, 1] = 5.0  # inside the mask
+    maps[1, 0, 3, 3] = 5.0  # two pixels away from the mask's corner (1, 1)
+    masks = torch.stack([_mask([(1, 1)]), _mask([(1, 1)]), _mask([(1, 1)])])
+    assert pointing_game(maps, masks).tolist() == [True, False, False]  # map 2 is constant: a miss
+    assert pointing_game(maps, masks, tolerance=1).tolist() == [True, False, False]
+    assert pointing_game(maps, masks, tolerance=2).tolist() == [True, True, False]
+
+
+def test_relevance_mass_is_the_share_inside_the_mask():
+    maps = torch.tensor([[[1.0, 3.0], [0.0, -4.0]]])  # heat 1, 3, 0, 4: total 8
+    masks = torch.tensor([[[False, True], [False, True]]])
+    assert relevance_mass(maps, masks).tolist() == [pytest.approx(7 / 8)]
+    assert relevance_mass(torch.zeros(1, 2, 2), masks).tolist() == [0.0]
+
+
+def test_relevance_rank_counts_the_mask_sized_top():
+    maps = torch.tensor([[[4.0, 3.0], [2.0, 1.0]]])
+    masks = torch.tensor([[[True, False], [True, False]]])  # K = 2: top-2 pixels are (0,0), (0,1)
+    assert relevance_rank(maps, masks).tolist() == [0.5]
+    assert relevance_rank(maps, ~masks).tolist() == [0.5]
+    assert relevance_rank(maps, torch.tensor([[[True, True], [False, False]]])).tolist() == [1.0]
+
+
+def test_a_random_map_scores_near_the_mask_share():
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.rand(400, 1, 16, 16, generator=generator)
+    masks = torch.zeros(400, 16, 16, dtype=torch.bool)
+    masks[:, :4, :] = True  # a quarter of every image
+    assert relevance_mass(maps, masks).mean().item() == pytest.approx(0.25, abs=0.01)
+    assert relevance_rank(maps, masks).mean().item() == pytest.approx(0.25, abs=0.02)
+    assert pointing_game(maps, masks).float().mean().item() == pytest.approx(0.25, abs=0.06)
+
+
+@pytest.mark.parametrize(
+    "maps, masks, match",
+    [
+        (torch.zeros(1, 1, 4, 4), torch.zeros(1, 5, 5, dtype=torch.bool), "upsample the maps"),
+        (torch.zeros(1, 1, 4, 4), torch.zeros(1, 4, 4), "boolean"),
+        (torch.zeros(4, 4), torch.zeros(4, 4, dtype=torch.bool), r"\(N, C, H, W\)"),
+    ],
+)
+def test_bad_shapes_and_dtypes_say_what_to_do(maps, masks, match):
+    with pytest.raises(ValueError, match=match):
+        relevance_mass(maps, masks)
