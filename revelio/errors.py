@@ -33,3 +33,19 @@ class ModelStateError(RevelioError, RuntimeError):
 
 class LayerOutputError(RevelioError, ValueError):
     """A hooked layer whose output is not a single tensor."""
+
+
+class ModelNotFoundError(RevelioError, ValueError):
+    """A model name that is not a zoo, torchvision or importable ``package.module:factory`` model."""
+
+
+class WeightsError(RevelioError, ValueError):
+    """A weights file that is missing, unreadable or does not fit the architecture, or an unknown weights name."""
+
+
+class WeightsDownloadError(RevelioError, RuntimeError):
+    """Named weights that could not be downloaded (no network, an HTTP error, a failed hash check)."""
+
+
+class UnitIndexError(RevelioError, ValueError, IndexError):
+    """A channel, neuron, class or position index outside the layer's output."""

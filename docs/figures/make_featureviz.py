@@ -30,12 +30,12 @@ LABEL_WIDTH = 96
 def _model():
     """The trained shapes CNN with its preprocessing, or a random one (say which)."""
     from revelio import zoo
-    from revelio.errors import InputError
+    from revelio.errors import WeightsError
 
     try:
         bundled = zoo.load("shapes")
         return bundled.model, bundled.mean, bundled.std, list(bundled.class_names), "trained shapes CNN"
-    except InputError:  # weights not installed
+    except WeightsError:  # weights not installed
         torch.manual_seed(0)
         return zoo.ShapesCNN().eval(), zoo.MEAN, zoo.STD, list(zoo.CLASS_NAMES), "shapes CNN, RANDOM weights"
 

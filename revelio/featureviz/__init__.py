@@ -15,8 +15,10 @@ Example:
     >>> result.display  # Tensor[4, 3, 224, 224] in [0, 1]
 """
 
+from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD
+from revelio.errors import UnitIndexError
 from revelio.featureviz.activation_max import VARIANTS, ActivationMaximization
-from revelio.featureviz.base import IMAGENET_MEAN, IMAGENET_STD, FeatureVisualizer, Visualization
+from revelio.featureviz.base import FeatureVisualizer, Visualization
 from revelio.featureviz.deep_dream import DeepDream
 from revelio.featureviz.filters import bilateral_blur, gaussian_blur
 from revelio.featureviz.objectives import (
@@ -25,7 +27,6 @@ from revelio.featureviz.objectives import (
     LayerActivation,
     Neuron,
     Objective,
-    UnitIndexError,
     channel,
     class_logit,
     deepdream,

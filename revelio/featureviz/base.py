@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError, RevelioError
 from revelio.featureviz.forward import TruncatedForward, probe
@@ -30,13 +31,6 @@ from revelio.featureviz.objectives import Objective
 from revelio.featureviz.regularizers import Regularizer, as_regularizer
 from revelio.featureviz.schedules import Schedule, as_schedule
 from revelio.featureviz.steps import StepRule, as_step_rule
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-"""Per-channel ImageNet mean, the normalisation torchvision's classifiers expect."""
-
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-"""Per-channel ImageNet standard deviation."""
-
 
 @dataclass
 class Visualization:
@@ -345,23 +339,16 @@ class FeatureVisualizer(ABC):
     # -- normalisation ------------------------------------------------------------
 
     def normalize(self, images: Tensor) -> Tensor:
-        """[0, 1] images -> model inputs: ``(x - mean) / std`` per channel."""
+        """[0, 1] images -> model inputs: ``(x - mean) / std`` per channel (:func:`revelio.core.normalize`)."""
         if self.mean is None:
             return images
-        mean, std = self._stats(images)
-        return (images - mean) / std
+        return normalize(images, self.mean, self.std)
 
     def denormalize(self, inputs: Tensor) -> Tensor:
-        """Model inputs -> [0, 1] images: ``x * std + mean`` per channel."""
+        """Model inputs -> [0, 1] images: ``x * std + mean`` per channel (:func:`revelio.core.denormalize`)."""
         if self.mean is None:
             return inputs.clone()
-        mean, std = self._stats(inputs)
-        return inputs * std + mean
-
-    def _stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        mean = torch.tensor(self.mean, device=like.device, dtype=like.dtype).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=like.device, dtype=like.dtype).view(1, -1, 1, 1)
-        return mean, std
+        return denormalize(inputs, self.mean, self.std)
 
     def __repr__(self) -> str:
         regularizers = ", ".join(repr(r) for r in self.regularizers)

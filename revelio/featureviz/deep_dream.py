@@ -14,12 +14,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError
 from revelio.featureviz.activation_max import ActivationMaximization
 from revelio.featureviz.base import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     Visualization,
     _as_seeds,
     _capture_layers,

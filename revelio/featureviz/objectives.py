@@ -28,17 +28,13 @@ import torch
 from torch import Tensor, nn
 
 from revelio.core.layers import resolve_layer
-from revelio.errors import RevelioError
+from revelio.errors import UnitIndexError
 
 LayerSpec = str | nn.Module
 """A layer: a submodule of the model or its dotted name; ``""`` is the model's output."""
 
 OUTPUT = ""
 """The layer name of the model's output (the root module)."""
-
-
-class UnitIndexError(RevelioError, ValueError, IndexError):
-    """A channel, neuron, class or position index outside the layer's output."""
 
 
 class Objective(ABC):

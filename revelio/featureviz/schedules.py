@@ -48,7 +48,18 @@ class Constant(Schedule):
         return f"Constant({self.value!r})"
 
 
-class Linear(Schedule):
+class _TwoEnded(Schedule):
+    """A schedule from ``start`` at progress 0 to ``end`` at progress 1; subclasses give the curve."""
+
+    def __init__(self, start: float, end: float) -> None:
+        self._start = _check_number(start, "start")
+        self._end = _check_number(end, "end")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._start!r}, {self._end!r})"
+
+
+class Linear(_TwoEnded):
     """A straight line from ``start`` at progress 0 to ``end`` at progress 1.
 
     Args:
@@ -56,18 +67,11 @@ class Linear(Schedule):
         end: value at the last step.
     """
 
-    def __init__(self, start: float, end: float) -> None:
-        self._start = _check_number(start, "start")
-        self._end = _check_number(end, "end")
-
     def __call__(self, progress: float) -> float:
         return self._start + (self._end - self._start) * progress
 
-    def __repr__(self) -> str:
-        return f"Linear({self._start!r}, {self._end!r})"
 
-
-class Cosine(Schedule):
+class Cosine(_TwoEnded):
     """Half a cosine from ``start`` to ``end``: flat at both ends, steepest midway.
 
     ``value = end + (start - end) * (1 + cos(pi * progress)) / 2`` (the cosine
@@ -78,15 +82,8 @@ class Cosine(Schedule):
         end: value at the last step.
     """
 
-    def __init__(self, start: float, end: float) -> None:
-        self._start = _check_number(start, "start")
-        self._end = _check_number(end, "end")
-
     def __call__(self, progress: float) -> float:
         return self._end + (self._start - self._end) * (1.0 + math.cos(math.pi * progress)) / 2.0
-
-    def __repr__(self) -> str:
-        return f"Cosine({self._start!r}, {self._end!r})"
 
 
 SCHEDULES: dict[str, type[Schedule]] = {"linear": Linear, "cosine": Cosine}

@@ -24,7 +24,7 @@ from importlib import resources
 
 import torch
 
-from revelio.errors import InputError
+from revelio.errors import ModelNotFoundError, WeightsError
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel
 from revelio.zoo.models import ShapesCNN
 from revelio.zoo.shapes import (
@@ -47,7 +47,7 @@ SHAPES_WEIGHTS = "shapes_cnn.pt"
 def _load_shapes(device: str | torch.device) -> ZooModel:
     resource = resources.files("revelio.zoo").joinpath("weights", SHAPES_WEIGHTS)
     if not resource.is_file():
-        raise InputError(
+        raise WeightsError(
             f"the shapes weights file revelio/zoo/weights/{SHAPES_WEIGHTS} is missing from this installation; "
             "remake it with `python -m revelio.zoo.train` (a few minutes on CPU)"
         )
@@ -84,13 +84,14 @@ def load(name: str = "shapes", device: str | torch.device = "cpu") -> ZooModel:
         a :class:`ZooModel`, the model in eval mode.
 
     Raises:
-        InputError: ``name`` is not a bundled model; the message lists the bundled ones.
+        ModelNotFoundError: ``name`` is not a bundled model; the message lists the bundled ones.
+        WeightsError: the bundled weights file is missing from the installation.
     """
     if name not in BUNDLED:
         known = ", ".join(repr(key) for key in BUNDLED)
         close = difflib.get_close_matches(name, list(BUNDLED), n=3, cutoff=0.5)
         hint = f"did you mean {', '.join(repr(key) for key in close)}? " if close else ""
-        raise InputError(
+        raise ModelNotFoundError(
             f"no bundled model named {name!r}; {hint}bundled models: {known}. "
             f"For a torchvision model or one of yours use revelio.zoo.torchvision.build({name!r}, weights=...)"
         )

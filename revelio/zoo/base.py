@@ -9,13 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
 from revelio.errors import InputError
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-"""Per-channel ImageNet mean, the normalisation torchvision's classifiers expect."""
-
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
-"""Per-channel ImageNet standard deviation."""
 
 
 @dataclass
@@ -72,13 +67,11 @@ class ZooModel:
 
     def normalize(self, images: Tensor) -> Tensor:
         """Images in [0, 1] ``(..., C, H, W)`` -> model inputs: ``(images - mean) / std`` per channel."""
-        mean, std = self._stats(images)
-        return (images - mean) / std
+        return normalize(images, self.mean, self.std)
 
     def denormalize(self, inputs: Tensor) -> Tensor:
         """Model inputs -> images in [0, 1] scale (not clamped): the inverse of :meth:`normalize`."""
-        mean, std = self._stats(inputs)
-        return inputs * std + mean
+        return denormalize(inputs, self.mean, self.std)
 
     def preprocess(self, images: Tensor) -> Tensor:
         """Images ``(N, C, H, W)`` or ``(C, H, W)``, float in [0, 1] or uint8 -> model inputs on the model's device.
@@ -113,16 +106,6 @@ class ZooModel:
     def probabilities(self, logits: Tensor) -> Tensor:
         """Model outputs ``(N, classes)`` -> probabilities: sigmoid when :attr:`multi_label`, else softmax."""
         return torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=-1)
-
-    def _stats(self, like: Tensor) -> tuple[Tensor, Tensor]:
-        channels = len(self.mean)
-        if like.ndim < 3 or like.shape[-3] != channels:
-            raise InputError(
-                f"expected images with {channels} channels at dim -3, got shape {tuple(like.shape)}"
-            )
-        mean = torch.as_tensor(self.mean, dtype=like.dtype, device=like.device)[:, None, None]
-        std = torch.as_tensor(self.std, dtype=like.dtype, device=like.device)[:, None, None]
-        return mean, std
 
 
 def check_class_names(class_names: Sequence[str] | None, outputs: int | None) -> tuple[str, ...] | None:

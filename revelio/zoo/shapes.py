@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from revelio.core.normalization import normalize as core_normalize
 from revelio.errors import InputError
 
 CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star", "ring")
@@ -183,9 +184,7 @@ class ShapesDataset(Dataset[ShapesSample]):
 
 def normalize(images: Tensor) -> Tensor:
     """Images in [0, 1] ``(..., 3, H, W)`` -> model inputs, with :data:`MEAN` and :data:`STD`."""
-    mean = images.new_tensor(MEAN)[:, None, None]
-    std = images.new_tensor(STD)[:, None, None]
-    return (images - mean) / std
+    return core_normalize(images, MEAN, STD)
 
 
 def _check_seed(seed: int) -> None:

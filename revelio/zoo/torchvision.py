@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from torchvision import models as tv_models
 
 from revelio.attribution.gradcam import vit_reshape
-from revelio.errors import InputError
+from revelio.errors import InputError, ModelNotFoundError, WeightsDownloadError, WeightsError
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel, check_class_names
 
 WeightsSpec = str | os.PathLike | None
@@ -84,9 +84,14 @@ def build(
         a :class:`ZooModel`, the model in eval mode.
 
     Raises:
-        InputError: unknown model name (the message lists the closest names), unknown
-            weights name, a weights file that is missing, unreadable or does not fit the
-            architecture, or named weights that could not be downloaded.
+        ModelNotFoundError: unknown torchvision model name (the message lists the closest
+            names), or a ``"package.module:factory"`` that cannot be imported, is not
+            callable or does not return an ``nn.Module``.
+        WeightsError: unknown torchvision weights name, or a weights file that is
+            missing, unreadable or does not fit the architecture.
+        WeightsDownloadError: named weights that could not be downloaded (offline).
+        InputError: other bad arguments (``num_classes`` where it does not apply,
+            ``class_names`` of the wrong length, ``weights`` of the wrong type).
     """
     if ":" in name and name not in list_models():
         if num_classes is not None:
@@ -141,7 +146,7 @@ def _from_torchvision(
     if name not in known:
         close = difflib.get_close_matches(name.lower(), known, n=5, cutoff=0.5)
         hint = f"closest names: {', '.join(close)}" if close else f"known names: {', '.join(known[:12])}, ..."
-        raise InputError(
+        raise ModelNotFoundError(
             f"no torchvision classification model named {name!r}; {hint}. "
             "For a model of your own pass 'package.module:factory'"
         )
@@ -201,11 +206,11 @@ def _from_torchvision(
 def _from_factory(spec: str, weights: WeightsSpec, class_names: Sequence[str] | None) -> ZooModel:
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise InputError(f"a model of your own is named 'package.module:factory', got {spec!r}")
+        raise ModelNotFoundError(f"a model of your own is named 'package.module:factory', got {spec!r}")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise InputError(
+        raise ModelNotFoundError(
             f"could not import {module_name!r} for model {spec!r} ({error}); "
             "check that the module is importable (installed, or its folder on PYTHONPATH)"
         ) from error
@@ -214,16 +219,16 @@ def _from_factory(spec: str, weights: WeightsSpec, class_names: Sequence[str] | 
         if not hasattr(factory, part):
             public = [key for key in dir(module) if not key.startswith("_") and callable(getattr(module, key))]
             close = difflib.get_close_matches(attribute, public, n=5, cutoff=0.5)
-            raise InputError(
+            raise ModelNotFoundError(
                 f"module {module_name!r} has no {attribute!r}"
                 + (f"; closest names: {', '.join(close)}" if close else "")
             )
         factory = getattr(factory, part)
     if not callable(factory):
-        raise InputError(f"{spec!r} is a {type(factory).__name__}, not a callable that returns an nn.Module")
+        raise ModelNotFoundError(f"{spec!r} is a {type(factory).__name__}, not a callable that returns an nn.Module")
     model = factory()
     if not isinstance(model, nn.Module):
-        raise InputError(f"{spec}() returned a {type(model).__name__}; it must return a torch nn.Module")
+        raise ModelNotFoundError(f"{spec}() returned a {type(model).__name__}; it must return a torch nn.Module")
     source = None
     if weights is not None:
         path = Path(weights)
@@ -264,7 +269,7 @@ def _named_weights(name: str, enum: Any, weights: WeightsSpec) -> Any:
     if Path(weights).exists() or os.sep in weights or weights.endswith(_WEIGHTS_SUFFIXES):
         return None
     named = ", ".join(["DEFAULT", *members]) if members else "none"
-    raise InputError(
+    raise WeightsError(
         f"{weights!r} is neither a file nor a weights name of {name}; its torchvision weights names are: {named}"
     )
 
@@ -281,7 +286,7 @@ def _download(name: str, weights: Any, progress: bool) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         torch.hub.download_url_to_file(url, str(cached), match.group(1) if match else None, progress=progress)
     except Exception as error:  # no network, HTTP errors, a failed hash check
-        raise InputError(
+        raise WeightsDownloadError(
             f"could not download the {weights} weights of {name} from {url} ({error}). "
             f"Without network access, download the file elsewhere and pass it with --weights PATH "
             f"(weights=PATH in Python), or copy it to {cached}"
@@ -294,19 +299,19 @@ def _read_state_dict(path: Path, name: str, enum: Any) -> dict[str, Tensor]:
         if enum is not None:
             names = ", ".join(["DEFAULT", *(member.name for member in enum)])
             hint = f"; or pass a torchvision weights name: {names}"
-        raise InputError(f"no weights file at {str(path)!r} for {name}{hint}")
+        raise WeightsError(f"no weights file at {str(path)!r} for {name}{hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
         if found is None:
-            raise InputError(f"could not read {path} as a torch file (its pickle stream is not one torch.save writes)") from error
-        raise InputError(
+            raise WeightsError(f"could not read {path} as a torch file (its pickle stream is not one torch.save writes)") from error
+        raise WeightsError(
             f"{path} holds more than tensors (a {found.group(1)} object, for instance a whole pickled model), and revelio only loads "
             "weights, which cannot run code: save it with torch.save(model.state_dict(), path) and pass that"
         ) from error
     except Exception as error:
-        raise InputError(f"could not read {path} as a torch file ({type(error).__name__}: {error})") from error
+        raise WeightsError(f"could not read {path} as a torch file ({type(error).__name__}: {error})") from error
     return _unwrap_state_dict(state, path)
 
 
@@ -318,7 +323,7 @@ def _unwrap_state_dict(state: Any, path: Path) -> dict[str, Tensor]:
                 state = state[key]
                 break
     if not isinstance(state, Mapping) or not _is_state_dict(state):
-        raise InputError(
+        raise WeightsError(
             f"{path} does not hold a state_dict (a mapping of names to tensors); "
             "save one with torch.save(model.state_dict(), path)"
         )
@@ -357,7 +362,7 @@ def _load_state_dict(model: nn.Module, state: dict[str, Tensor], path: Path, nam
         advice = f"the file's classifier has {head} outputs: pass num_classes={head} (--num-classes {head})"
     elif len(missing) > len(own) // 2:
         advice = "the file looks like weights of another architecture; " + advice
-    raise InputError(f"the weights in {path} do not fit {name}: " + "; ".join(problems) + f". {advice}")
+    raise WeightsError(f"the weights in {path} do not fit {name}: " + "; ".join(problems) + f". {advice}")
 
 
 def _head_size_hint(model: nn.Module, state: Mapping[str, Tensor], shapes: Sequence[str]) -> int | None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from revelio import errors
 from revelio.errors import LayerNotFoundError
 from revelio.featureviz import (
     ActivationMaximization,
@@ -112,6 +113,13 @@ def test_bad_unit_specs_fail_at_construction(unit, error, match):
 
 def test_unit_index_error_is_both_value_and_index_error():
     assert issubclass(UnitIndexError, ValueError) and issubclass(UnitIndexError, IndexError)
+    assert issubclass(UnitIndexError, errors.RevelioError)
+
+
+def test_unit_index_error_lives_in_revelio_errors_and_is_re_exported():
+    from revelio.featureviz import objectives
+
+    assert UnitIndexError is errors.UnitIndexError is objectives.UnitIndexError
 
 
 def test_checks_against_the_layer_shape():

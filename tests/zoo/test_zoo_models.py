@@ -8,8 +8,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from revelio import zoo
 from revelio.core.layers import resolve_layer
-from revelio.errors import InputError, RevelioError
+from revelio.errors import ModelNotFoundError, RevelioError, WeightsError
 from revelio.zoo import CLASS_NAMES, BUNDLED, ShapesCNN, ZooModel, load, make_batch
 from revelio.zoo.train import TEST_SEED, evaluate
 
@@ -87,11 +88,18 @@ def test_load_gives_an_eval_model_with_its_metadata():
 
 
 def test_load_unknown_name_lists_bundled_models():
-    with pytest.raises(InputError, match="'shapes'") as error:
+    with pytest.raises(ModelNotFoundError, match="'shapes'") as error:
         load("shapez")
     assert "did you mean 'shapes'" in str(error.value)
     assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
     assert list(BUNDLED) == ["shapes"]
+
+
+def test_load_without_the_weights_file_says_how_to_remake_it(monkeypatch):
+    monkeypatch.setattr(zoo, "SHAPES_WEIGHTS", "no_such_weights.pt")
+    with pytest.raises(WeightsError, match="python -m revelio.zoo.train") as error:
+        load("shapes")
+    assert "no_such_weights.pt" in str(error.value) and isinstance(error.value, ValueError)
 
 
 def test_shipped_weights_reach_95_percent_per_label_on_unseen_images():

@@ -10,7 +10,7 @@ from torch import nn
 from torchvision.models import get_model
 
 from revelio.core.layers import resolve_layer
-from revelio.errors import RevelioError
+from revelio.errors import InputError, ModelNotFoundError, RevelioError, WeightsDownloadError, WeightsError
 from revelio.zoo import ZooModel
 from revelio.zoo.torchvision import build, default_gradcam_layer, list_models
 
@@ -90,7 +90,7 @@ def test_weights_file_in_a_checkpoint_or_from_data_parallel(tmp_path):
 def test_weights_of_another_architecture_give_one_short_error(tmp_path):
     path = tmp_path / "mobilenet.pt"
     torch.save(_random("mobilenet_v3_small").model.state_dict(), path)
-    with pytest.raises(RevelioError, match="do not fit resnet18") as error:
+    with pytest.raises(WeightsError, match="do not fit resnet18") as error:
         build("resnet18", weights=path)
     message = str(error.value)
     assert "another architecture" in message and "missing from the file" in message
@@ -100,30 +100,31 @@ def test_weights_of_another_architecture_give_one_short_error(tmp_path):
 def test_weights_for_other_classes_suggest_num_classes(tmp_path):
     path = tmp_path / "ten.pt"
     torch.save(_random("resnet18", num_classes=10).model.state_dict(), path)
-    with pytest.raises(RevelioError, match="num_classes=10") as error:
+    with pytest.raises(WeightsError, match="num_classes=10") as error:
         build("resnet18", weights=path)
     assert "fc.weight is (10, 512) in the file, (1000, 512) in the model" in str(error.value)
     zoo_model = build("resnet18", weights=path, num_classes=10, class_names=[f"c{k}" for k in range(10)])
     assert zoo_model.class_names[9] == "c9"
-    with pytest.raises(RevelioError, match="3 class names"):
+    with pytest.raises(InputError, match="3 class names"):
         build("resnet18", weights=path, num_classes=10, class_names=["a", "b", "c"])
 
 
 def test_pickled_module_and_missing_file_are_refused(tmp_path):
     path = tmp_path / "whole.pt"
     torch.save(nn.Linear(2, 2), path)
-    with pytest.raises(RevelioError, match="state_dict"):
+    with pytest.raises(WeightsError, match="state_dict"):
         build("resnet18", weights=path)
-    with pytest.raises(RevelioError, match="no weights file"):
+    with pytest.raises(WeightsError, match="no weights file"):
         build("resnet18", weights=str(tmp_path / "nothing.pt"))
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(RevelioError, match="could not read"):
+    with pytest.raises(WeightsError, match="could not read"):
         build("resnet18", weights=tmp_path / "junk.pt")
 
 
 def test_named_weights_offline_raise_one_clear_error(offline_hub):
-    with pytest.raises(RevelioError, match="could not download") as error:
+    with pytest.raises(WeightsDownloadError, match="could not download") as error:
         build("resnet18", weights="DEFAULT")
+    assert isinstance(error.value, RevelioError) and isinstance(error.value, RuntimeError)
     message = str(error.value)
     assert "IMAGENET1K_V1" in message and "--weights PATH" in message
     assert str(offline_hub) in message
@@ -138,21 +139,27 @@ def test_named_weights_from_the_hub_cache_carry_their_metadata(offline_hub):
     assert zoo_model.class_names[0] == "tench" and len(zoo_model.class_names) == 1000
     assert (zoo_model.input_size, zoo_model.resize_size) == ((224, 224), 256)
     assert torch.equal(zoo_model.model.fc.weight, state["fc.weight"])
-    with pytest.raises(RevelioError, match="num_classes"):
+    with pytest.raises(InputError, match="num_classes"):
         build("resnet18", weights="DEFAULT", num_classes=10)
 
 
 def test_unknown_weights_name_lists_the_real_ones():
-    with pytest.raises(RevelioError, match="DEFAULT, IMAGENET1K_V1"):
+    with pytest.raises(WeightsError, match="DEFAULT, IMAGENET1K_V1"):
         build("resnet18", weights="IMAGENET1K_V9")
 
 
 @pytest.mark.parametrize(("typo", "expected"), [("resnet5", "resnet50"), ("vgg_16", "vgg16"), ("ViT_B_16", "vit_b_16")])
 def test_unknown_model_name_suggests_closest(typo, expected):
-    with pytest.raises(RevelioError, match="closest names") as error:
+    with pytest.raises(ModelNotFoundError, match="closest names") as error:
         build(typo)
     assert expected in str(error.value)
-    assert isinstance(error.value, ValueError)
+    assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
+
+
+def test_weights_errors_are_value_errors(tmp_path):
+    with pytest.raises(WeightsError) as error:
+        build("resnet18", weights=str(tmp_path / "nothing.pt"))
+    assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
 
 
 def test_preprocess_resizes_crops_and_normalises():
@@ -259,13 +266,15 @@ def test_user_model_from_module_and_factory(user_module, tmp_path):
 
 
 def test_user_model_errors(user_module):
-    with pytest.raises(RevelioError, match="could not import"):
+    with pytest.raises(ModelNotFoundError, match="could not import"):
         build("revelio_no_such_module_here:make")
-    with pytest.raises(RevelioError, match="has no 'tiney'.*tiny"):
+    with pytest.raises(ModelNotFoundError, match="has no 'tiney'.*tiny"):
         build(f"{user_module}:tiney")
-    with pytest.raises(RevelioError, match="must return a torch nn.Module"):
+    with pytest.raises(ModelNotFoundError, match="must return a torch nn.Module"):
         build(f"{user_module}:not_a_model")
-    with pytest.raises(RevelioError, match="package.module:factory"):
+    with pytest.raises(ModelNotFoundError, match="not a callable"):
+        build(f"{user_module}:nn")
+    with pytest.raises(ModelNotFoundError, match="package.module:factory"):
         build(":tiny")
-    with pytest.raises(RevelioError, match="num_classes"):
+    with pytest.raises(InputError, match="num_classes"):
         build(f"{user_module}:tiny", num_classes=3)
