@@ -3,6 +3,7 @@
 from revelio.attribution.base import Attribution, LayerAttribution
 from revelio.attribution.gradcam import GradCAM, GuidedGradCAM, vit_reshape
 from revelio.attribution.guided import Deconvolution, GuidedBackprop, ModifiedReLUGradient
+from revelio.attribution.registry import METHODS, create_method
 from revelio.attribution.saliency import Saliency
 
 __all__ = [
@@ -12,7 +13,9 @@ __all__ = [
     "GuidedBackprop",
     "GuidedGradCAM",
     "LayerAttribution",
+    "METHODS",
     "ModifiedReLUGradient",
     "Saliency",
+    "create_method",
     "vit_reshape",
 ]

@@ -57,7 +57,7 @@ class GradientRule(BackwardRule):
     """The ordinary ReLU derivative: ``g_in = g_out * [out > 0]``."""
 
     def __call__(self, grad_out: Tensor, out: Tensor) -> Tensor:
-        return grad_out * (out > 0)
+        return _where_positive(grad_out, out)
 
 
 class GuidedRule(BackwardRule):
@@ -67,7 +67,7 @@ class GuidedRule(BackwardRule):
     """
 
     def __call__(self, grad_out: Tensor, out: Tensor) -> Tensor:
-        return grad_out.clamp(min=0) * (out > 0)
+        return _where_positive(grad_out.clamp(min=0), out)
 
 
 class DeconvolutionRule(BackwardRule):
@@ -78,6 +78,11 @@ class DeconvolutionRule(BackwardRule):
 
     def __call__(self, grad_out: Tensor, out: Tensor) -> Tensor:
         return grad_out.clamp(min=0)
+
+
+def _where_positive(grad: Tensor, out: Tensor) -> Tensor:
+    """``grad * [out > 0]`` in one kernel: ATen's own ReLU backward."""
+    return torch.ops.aten.threshold_backward(grad, out, 0)
 
 
 class _RuleReLU(torch.autograd.Function):

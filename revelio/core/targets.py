@@ -122,11 +122,13 @@ def _tensor_classes(target: Tensor, batch_size: int) -> Tensor:
         raise TargetError(f"target must hold integer class indices, got a tensor of {target.dtype}")
     if target.ndim > 1:
         raise TargetError(f"target must be an int or one class per example (1-D), got shape {tuple(target.shape)}")
-    classes = target.detach().to("cpu", torch.long).reshape(-1)
+    classes = target.detach().to("cpu", torch.long, copy=True).reshape(-1)
     return classes.expand(batch_size) if target.ndim == 0 else classes
 
 
 def _is_index(value: Any) -> bool:
+    if isinstance(value, Tensor):
+        return value.ndim == 0 and not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
     return not isinstance(value, bool) and hasattr(value, "__index__") and not hasattr(value, "__len__")
 
 

@@ -204,7 +204,6 @@ def test_reshape_must_be_callable(cls):
         cls(small_cnn(), CAM_LAYER, reshape="vit")
 
 
-@pytest.mark.xfail(strict=True, reason="revelio.core.targets: a list of 0-d integer tensors is refused (core bug)")
 def test_target_list_of_integer_scalar_tensors_is_accepted():
     labels = torch.tensor([3, 1])
     x = _x()
