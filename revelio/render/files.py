@@ -1,0 +1,107 @@
+"""Images to PNG bytes and files; every file is written atomically."""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from revelio.errors import InputError
+
+
+def _to_uint8(image: Tensor) -> np.ndarray:
+    """``(3, H, W)``, ``(1, H, W)``, ``(H, W)`` (or ``(1, 3, H, W)``) in [0, 1] -> OpenCV ``uint8`` array."""
+    if not isinstance(image, Tensor):
+        raise InputError(f"image must be a torch.Tensor, got {type(image).__name__}")
+    values = image.detach()
+    if values.ndim == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim == 3 and values.shape[0] == 1:
+        values = values[0]
+    if not (values.ndim == 2 or (values.ndim == 3 and values.shape[0] == 3)) or values.numel() == 0:
+        raise InputError(
+            f"image must be (3, H, W), (1, H, W) or (H, W), got shape {tuple(image.shape)}; "
+            "combine a batch into one image with revelio.render.grid"
+        )
+    if values.is_floating_point():
+        values = values.float()
+        if not bool(values.isfinite().all()):
+            raise InputError("image contains NaN or infinity; replace them (torch.nan_to_num) before saving")
+        values = (values.clamp(0.0, 1.0) * 255.0).round()
+    array = values.to("cpu").clamp(0, 255).to(torch.uint8).numpy()
+    if array.ndim == 3:
+        array = np.ascontiguousarray(array.transpose(1, 2, 0)[:, :, ::-1])  # RGB -> OpenCV's BGR
+    return array
+
+
+def png_bytes(image: Tensor) -> bytes:
+    """Encode an image as an 8-bit PNG.
+
+    Args:
+        image: ``(3, H, W)`` RGB or ``(1, H, W)`` / ``(H, W)`` grey, floats in [0, 1]
+            (clipped; rounded to the nearest of 256 levels) or ``uint8``; any device.
+
+    Returns:
+        The PNG file's bytes (RGB, or greyscale for 1-channel images).
+    """
+    ok, encoded = cv2.imencode(".png", _to_uint8(image))
+    if not ok:  # pragma: no cover - OpenCV fails only on unsupported arrays, excluded above
+        raise RuntimeError("OpenCV could not encode the image as PNG")
+    return encoded.tobytes()
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, what: str = "file") -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+
+    Readers see the old file or the new one, never a partial one; the parent folders are
+    created; on failure nothing is left behind and an ``OSError`` (of the matching
+    subclass, e.g. ``NotADirectoryError``) says which path failed and what to do.
+    """
+    target = Path(path)
+    folder = target.parent
+    temporary: Path | None = None
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder of that name exists")
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+        temporary = None
+    except OSError as error:
+        code, reason = error.errno, error.strerror or str(error)
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            code, reason = errno.ENOTDIR, f"{str(blocker)!r} is a file, not a folder"
+        message = f"cannot write {what} {str(target)!r}: {reason}; choose a path in a folder you can write to"
+        raise (OSError(code, message) if code is not None else OSError(message)) from error
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+    return target
+
+
+def save_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
+    """Save an image as an 8-bit PNG file, atomically.
+
+    Args:
+        image: as for :func:`png_bytes`.
+        path: the file to write; missing parent folders are created.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        OSError: the folder cannot be created or written (its message names the path).
+    """
+    return write_atomic(path, png_bytes(image), "PNG")
