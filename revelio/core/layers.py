@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
+from typing import Any
 
-from torch import nn
+import torch
+from torch import Tensor, nn
 
+from revelio.core.state import preserved_model_state
 from revelio.errors import LayerNotFoundError
 
 
@@ -43,3 +47,50 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
         close = [name for name in names if "." not in name][:5]
     hint = ", ".join(repr(name) for name in close)
     raise LayerNotFoundError(f"no layer named {layer!r} in {type(model).__name__}; closest names: {hint}")
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One row of :func:`describe_layers`."""
+
+    name: str
+    type: str
+    output_shape: tuple[int, ...] | str
+    parameters: int
+
+
+def describe_layers(model: nn.Module, inputs: Tensor) -> list[LayerInfo]:
+    """Every submodule that runs on ``inputs``, in the order they are entered, with output shapes.
+
+    One forward pass in eval mode under ``no_grad``; the model is left as it was
+    found. A module called several times is listed at its first call; modules the
+    forward pass never calls are left out. The output shape is a tuple for a tensor
+    output, else the output's type name.
+    """
+    names = {module: name for name, module in model.named_modules() if name}
+    entered: list[nn.Module] = []
+    outputs: dict[nn.Module, Any] = {}
+
+    def enter(module: nn.Module, args: Any) -> None:
+        if module not in outputs and module not in entered:
+            entered.append(module)
+
+    def leave(module: nn.Module, args: Any, output: Any) -> None:
+        outputs.setdefault(module, tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__)
+
+    with preserved_model_state(model, eval_mode=True), torch.no_grad():
+        handles = [module.register_forward_pre_hook(enter) for module in names]
+        handles += [module.register_forward_hook(leave) for module in names]
+        try:
+            model(inputs)
+        finally:
+            for handle in handles:
+                handle.remove()
+    return [
+        LayerInfo(names[module], type(module).__name__, outputs.get(module, "?"), _own_parameters(module))
+        for module in entered
+    ]
+
+
+def _own_parameters(module: nn.Module) -> int:
+    return sum(parameter.numel() for parameter in module.parameters(recurse=False))

@@ -1,0 +1,246 @@
+"""The ``revelio`` command line: ``demo``, ``explain``, ``visualize``, ``layers``, ``sanity``.
+
+It only wires the library up: models from :mod:`revelio.zoo`, methods from
+:mod:`revelio.attribution` and :mod:`revelio.featureviz`, pictures from
+:mod:`revelio.render`. A user error (a missing image, an unknown model or layer, a
+target out of range, weights that do not fit, an unwritable output folder) prints one
+line to stderr and exits with status 2, leaving no output behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from revelio.errors import RevelioError
+
+USER_ERROR = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 0
+    try:
+        return args.run(args) or 0
+    except (RevelioError, ValueError, OSError) as error:
+        print(f"revelio {args.command}: error: {_one_line(error)}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt:
+        print(f"revelio {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="revelio", description="See what PyTorch vision models see and learn."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="every method on the bundled shapes model, as an HTML report")
+    demo.add_argument("--out", default="revelio-demo", help="output folder (default: %(default)s)")
+    _add_common(demo)
+    demo.set_defaults(run=_run_demo)
+
+    explain = commands.add_parser("explain", help="attribution maps for image files")
+    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    _add_model(explain)
+    explain.add_argument("--method", default="gradcam", help="saliency, guided-backprop, deconvolution, gradcam, "
+                         "guided-gradcam, or all (default: %(default)s)")
+    explain.add_argument("--target", default="auto", help="auto (top class), a class index or a class name")
+    explain.add_argument("--layer", help="layer for CAM methods (default: the model's usual one)")
+    explain.add_argument("--out", required=True, help="output folder")
+    _add_common(explain)
+    explain.set_defaults(run=_run_explain)
+
+    visualize = commands.add_parser("visualize", help="activation maximization for units of a layer")
+    _add_model(visualize)
+    visualize.add_argument("--layer", required=True, help="dotted layer name (see `revelio layers`)")
+    visualize.add_argument("--units", default="0-7", help="channels, e.g. 0-7 or 0,3,5 (default: %(default)s)")
+    visualize.add_argument("--method", default="am-gaussian", choices=["am", "am-gaussian", "am-bilateral"])
+    visualize.add_argument("--steps", type=_positive_int, default=128)
+    visualize.add_argument("--size", type=_positive_int, help="image size (default: the model's input size)")
+    visualize.add_argument("--lr", type=float, default=0.05, help="RMS change per step (default: %(default)s)")
+    visualize.add_argument("--out", required=True, help="output folder")
+    _add_common(visualize)
+    visualize.set_defaults(run=_run_visualize)
+
+    layers = commands.add_parser("layers", help="layer names, types and output shapes of a model")
+    _add_model(layers)
+    layers.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: %(default)s)")
+    layers.set_defaults(run=_run_layers)
+
+    sanity = commands.add_parser("sanity", help="sanity checks of every method, as a report")
+    sanity.add_argument("--model", default="shapes", help="shapes (default) or a torchvision name")
+    sanity.add_argument("--weights", help="a state_dict file for a torchvision model")
+    sanity.add_argument("--methods", nargs="+", help="methods to check (default: all, with the controls)")
+    sanity.add_argument("--slow", action="store_true", help="add data randomization (retrains the model)")
+    sanity.add_argument("--out", default="revelio-sanity", help="output folder (default: %(default)s)")
+    _add_common(sanity)
+    sanity.set_defaults(run=_run_sanity)
+    return parser
+
+
+def _add_model(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="shapes",
+                        help="shapes (bundled, default), a torchvision name (resnet50, ...) or package.module:factory")
+    parser.add_argument("--weights", help="a state_dict file, or a torchvision weights name (DEFAULT, IMAGENET1K_V2)")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+# -- commands --------------------------------------------------------------------
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from revelio.demo import run_demo
+
+    start = time.perf_counter()
+    summary = run_demo(args.out, device=_device(args.device), seed=args.seed, progress=args.progress)
+    print(summary)
+    print(f"wrote {Path(args.out) / 'index.html'} in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
+def _run_layers(args: argparse.Namespace) -> int:
+    from revelio.core.layers import describe_layers
+
+    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    height, width = zoo_model.input_size
+    inputs = torch.zeros(1, len(zoo_model.mean), height, width, device=zoo_model.device)
+    rows = describe_layers(zoo_model.model, inputs)
+    width_name = max(len("layer"), *(len(row.name) for row in rows))
+    width_type = max(len("type"), *(len(row.type) for row in rows))
+    print(f"{'layer':<{width_name}}  {'type':<{width_type}}  {'output':<20}  params")
+    for row in rows:
+        shape = "x".join(map(str, row.output_shape)) if isinstance(row.output_shape, tuple) else row.output_shape
+        mark = "  <- Grad-CAM default" if row.name == zoo_model.gradcam_layer else ""
+        print(f"{row.name:<{width_name}}  {row.type:<{width_type}}  {shape:<20}  {row.parameters:,}{mark}")
+    return 0
+
+
+def _run_explain(args: argparse.Namespace) -> int:
+    from revelio.explain import explain_images
+
+    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    lines = explain_images(
+        zoo_model, args.images, method=args.method, target=args.target, layer=args.layer, out=args.out,
+        progress=args.progress,
+    )
+    print("\n".join(lines))
+    return 0
+
+
+def _run_visualize(args: argparse.Namespace) -> int:
+    from revelio.explain import visualize_units
+
+    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    written = visualize_units(
+        zoo_model, layer=args.layer, units=parse_units(args.units), method=args.method, steps=args.steps,
+        size=args.size, lr=args.lr, out=args.out, seed=args.seed, progress=args.progress,
+    )
+    print(f"wrote {written}")
+    return 0
+
+
+def _run_sanity(args: argparse.Namespace) -> int:
+    from revelio.eval import run_sanity
+    from revelio.io import check_writable
+
+    check_writable(args.out)
+    device = _device(args.device)
+    zoo_model = None if args.model == "shapes" else _load_model(args.model, args.weights, device)
+    report = run_sanity(zoo_model, args.methods, slow=args.slow, seed=args.seed, device=device,
+                        progress=args.progress)
+    from revelio.io import staged_output
+
+    with staged_output(args.out) as stage:
+        report.write(stage)
+    print(report.table())
+    print(f"wrote {Path(args.out)}")
+    return 0
+
+
+# -- shared pieces ------------------------------------------------------------------
+
+
+def parse_units(spec: str) -> list[int]:
+    """``"0-3,8"`` -> ``[0, 1, 2, 3, 8]``.
+
+    Raises:
+        ValueError: a part that is not an integer or an ``a-b`` range with ``a <= b``.
+    """
+    units: list[int] = []
+    for part in spec.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, last = int(low), int(high if dash else low)
+        except ValueError:
+            raise ValueError(f"--units must look like 0-7 or 0,3,5, got {spec!r}") from None
+        if first < 0 or last < first:
+            raise ValueError(f"--units range {part.strip()!r} must go from a smaller to a larger index >= 0")
+        units.extend(range(first, last + 1))
+    return units
+
+
+def _load_model(name: str, weights: str | None, device: torch.device):
+    from revelio import zoo
+    from revelio.zoo.torchvision import build
+
+    if name in zoo.BUNDLED:
+        if weights is not None:
+            raise ValueError(f"--weights does not apply to the bundled model {name!r}; it ships its own")
+        return zoo.load(name, device=device)
+    return build(name, weights, device=device)
+
+
+def _device(spec: str) -> torch.device:
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if spec not in ("cpu", "cuda") and not spec.startswith("cuda:"):
+        raise ValueError(f"--device must be auto, cpu or cuda, got {spec!r}")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but this machine has no CUDA GPU; use --device cpu")
+    return torch.device(spec)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _version() -> str:
+    from revelio import __version__
+
+    return __version__
+
+
+def suggest(word: str, choices: Sequence[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+if __name__ == "__main__":
+    sys.exit(main())

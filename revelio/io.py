@@ -1,0 +1,92 @@
+"""Files in and out: images from disk, and output folders that never hold half a result."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from revelio.errors import InputError
+
+
+def read_image(path: str | Path) -> Tensor:
+    """Read an image file as ``Tensor[3, H, W]``, float RGB in [0, 1].
+
+    Grayscale images get three equal channels; an alpha channel is dropped.
+
+    Raises:
+        InputError: the file is missing, or it is not an image OpenCV can decode
+            (corrupt, truncated, another kind of file).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no image file at {str(path)!r}; check the path")
+    level = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # our error says it in one line
+    try:
+        pixels = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR)
+    finally:
+        cv2.utils.logging.setLogLevel(level)
+    if pixels is None:
+        raise InputError(f"cannot decode {str(path)!r} as an image (corrupt, truncated, or not an image file)")
+    rgb = cv2.cvtColor(pixels, cv2.COLOR_BGR2RGB)
+    return torch.from_numpy(rgb).permute(2, 0, 1).float().div_(255)
+
+
+def check_writable(folder: str | Path) -> Path:
+    """Return ``folder`` as a Path if it can be created and written; raise otherwise.
+
+    Raises:
+        InputError: a file stands where the folder or one of its parents should be,
+            or the nearest existing parent is not writable.
+    """
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(f"cannot write to {str(folder)!r}: {str(existing)!r} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to {str(folder)!r}: {str(existing)!r} is not writable; choose another --out")
+    return folder
+
+
+@contextmanager
+def staged_output(folder: str | Path) -> Iterator[Path]:
+    """Write a result into a temporary folder, then move its files into ``folder``.
+
+    On success every file written under the yielded folder is moved (``os.replace``,
+    atomic per file) into ``folder``, replacing files of the same name; on error
+    nothing is moved and the temporary folder is removed, so ``folder`` never holds
+    part of a result.
+
+    Raises:
+        InputError: ``folder`` cannot be written (see :func:`check_writable`).
+    """
+    folder = check_writable(folder)
+    created = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".revelio-", dir=folder))
+    try:
+        yield stage
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    try:
+        for source in sorted(stage.rglob("*")):
+            if source.is_file():
+                destination = folder / source.relative_to(stage)
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, destination)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
