@@ -114,7 +114,7 @@ class Attribution(ABC):
         else:
             with ReLUOverride(rule) as override:
                 output = self.model(x)
-            _warn_if_no_relu(override, type(self).__name__)
+            warn_if_no_relu(override, type(self).__name__)
         scores, _ = target.scores(output)
         (gradient,) = torch.autograd.grad(scores.sum(), x)
         return gradient
@@ -141,11 +141,12 @@ class LayerAttribution(Attribution):
         return f"{type(self).__name__}({type(self.model).__name__}, layer={self.layer_name!r})"
 
 
-def _warn_if_no_relu(override: ReLUOverride, method: str) -> None:
+def warn_if_no_relu(override: ReLUOverride, method: str, stacklevel: int = 5) -> None:
+    """Warn that a modified-ReLU method equals the gradient when the forward pass called no ReLU."""
     if override.calls == 0:
         warnings.warn(
             f"{method}: the model called no ReLU in its forward pass, so its result equals the plain "
             "gradient (other activations such as GELU, SiLU or ReLU6 keep their ordinary backward)",
             RuntimeWarning,
-            stacklevel=5,  # _warn_if_no_relu < _input_gradient < _attribute < attribute < caller
+            stacklevel=stacklevel,  # default: warn_if_no_relu < _input_gradient < _attribute < attribute < caller
         )

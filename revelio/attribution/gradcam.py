@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from revelio.attribution.base import LayerAttribution
+from revelio.attribution.base import LayerAttribution, warn_if_no_relu
 from revelio.core.capture import LayerCapture
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
 from revelio.core.targets import Target
@@ -119,6 +119,7 @@ class GuidedGradCAM(LayerAttribution):
         x = inputs.detach().clone().requires_grad_(True)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
             output = capture.forward(self.model, x)
+        warn_if_no_relu(override, type(self).__name__, stacklevel=4)
         scores, _ = target.scores(output)
         activation = capture[self.layer_name]
         with override.using(GradientRule()):

@@ -124,3 +124,16 @@ def test_guided_differs_from_saliency_on_a_real_model(resnet18):
     guided = GuidedBackprop(resnet18).attribute(x, target=3)
     signed = Saliency(resnet18).attribute(x, target=3, abs=False)
     assert not torch.allclose(guided, signed, atol=1e-3 * signed.abs().max().item())
+
+
+def test_guided_grad_cam_warns_at_the_callers_line_when_no_relu_runs():
+    import warnings
+
+    from revelio import GuidedGradCAM
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3, padding=1), torch.nn.Tanh(), torch.nn.AdaptiveAvgPool2d(1),
+                                torch.nn.Flatten(), torch.nn.Linear(2, 2))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        GuidedGradCAM(model, "0").attribute(torch.rand(1, 1, 5, 5), target=0)
+    assert [w.filename for w in caught if "no ReLU" in str(w.message)] == [__file__]
