@@ -52,14 +52,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(demo)
     demo.set_defaults(run=_run_demo)
 
-    explain = commands.add_parser("explain", help="attribution maps for image files")
-    explain.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
+    explain = commands.add_parser(
+        "explain", help="attribution maps for image files, or for a whole data set with --dataset",
+        description="Attribution maps for IMAGE files (PNGs), or with --dataset for a whole data set: float16 maps "
+        "in resumable shards plus manifest.jsonl; under torchrun the shards are spread over the processes.",
+    )
+    explain.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _add_model(explain)
     explain.add_argument("--method", default="gradcam", help="saliency, guided-backprop, deconvolution, gradcam, "
-                         "guided-gradcam, or all (default: %(default)s)")
+                         "guided-gradcam, or all (default: %(default)s; one method with --dataset)")
     explain.add_argument("--target", default="auto", help="auto (top class), a class index or a class name")
     explain.add_argument("--layer", help="layer for CAM methods (default: the model's usual one)")
     explain.add_argument("--out", required=True, help="output folder")
+    batch = explain.add_argument_group("data sets (--dataset)")
+    batch.add_argument("--dataset", metavar="DIR|GLOB|shapes:N",
+                       help="a folder (every file below it), a quoted glob ('data/**/*.jpg') or shapes:N[:SEED]")
+    batch.add_argument("--batch-size", type=_positive_int, default=32, help="images per batch (default: %(default)s)")
+    batch.add_argument("--workers", type=int,
+                       help="DataLoader workers per process (default: CPUs per process less one, at most 4)")
+    batch.add_argument("--shard-size", type=_positive_int, default=256,
+                       help="images per shard file (default: %(default)s)")
+    batch.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None,
+                       help="continue an --out of the same configuration (default), or --no-resume to compute "
+                       "every shard again; another configuration is always refused")
     _add_common(explain)
     explain.set_defaults(run=_run_explain)
 
@@ -134,8 +149,34 @@ def _run_layers(args: argparse.Namespace) -> int:
 
 
 def _run_explain(args: argparse.Namespace) -> int:
-    from revelio.explain import explain_images
+    import os
 
+    from revelio.explain import explain_images, method_names, parse_target
+
+    if args.dataset is not None:  # a whole data set: resumable shards, spread over the processes under torchrun
+        from revelio.batch import attribute_dataset, process_device
+
+        if args.images:
+            raise ValueError("give IMAGE files or --dataset, not both")
+        if method_names(args.method) != [args.method]:
+            raise ValueError("--dataset runs one method at a time; run it once per method, each with its own --out")
+        device = process_device(_device(args.device))  # cuda -> cuda:LOCAL_RANK under torchrun
+        torch.manual_seed(args.seed)  # random weights: the same in every process and every resumed run
+        zoo_model = _load_model(args.model, args.weights, device)
+        summary = attribute_dataset(
+            zoo_model, args.dataset, args.method, args.out, args.batch_size, layer=args.layer,
+            target=parse_target(args.target, zoo_model), shard_size=args.shard_size, workers=args.workers,
+            resume=args.resume, progress=args.progress,
+        )
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(summary)
+        return 0
+    if not args.images:
+        raise ValueError("give IMAGE files, or --dataset DIR|GLOB|shapes:N for a whole data set")
+    batch_only = [flag for flag, value in (("--workers", args.workers), ("--resume/--no-resume", args.resume))
+                  if value is not None]
+    if batch_only:
+        raise ValueError(f"{', '.join(batch_only)} apply to --dataset runs only")
     zoo_model = _load_model(args.model, args.weights, _device(args.device))
     lines = explain_images(
         zoo_model, args.images, method=args.method, target=args.target, layer=args.layer, out=args.out,

@@ -49,3 +49,15 @@ class WeightsDownloadError(RevelioError, RuntimeError):
 
 class UnitIndexError(RevelioError, ValueError, IndexError):
     """A channel, neuron, class or position index outside the layer's output."""
+
+
+class ConfigMismatchError(RevelioError, ValueError):
+    """An output folder that holds results of another configuration (model, method, images, ...)."""
+
+
+class DistributedError(RevelioError, RuntimeError):
+    """A distributed launch that is incomplete, or processes of one run that disagree."""
+
+
+class IncompleteOutputError(RevelioError, RuntimeError):
+    """Results that are missing or fail verification where a finished run must have them."""
