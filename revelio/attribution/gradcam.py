@@ -119,12 +119,12 @@ class GuidedGradCAM(LayerAttribution):
         x = inputs.detach().clone().requires_grad_(True)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
             output = capture.forward(self.model, x)
-        warn_if_no_relu(override, type(self).__name__, stacklevel=4)
         scores, _ = target.scores(output)
         activation = capture[self.layer_name]
         with override.using(GradientRule()):
             layer_gradient = _layer_gradient(scores, activation, self.layer_name, retain_graph=True)
         (guided,) = torch.autograd.grad(scores.sum(), x)
+        warn_if_no_relu(override, type(self).__name__, stacklevel=4)  # only once the call cannot fail
         return guided * self.grad_cam.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
 
 

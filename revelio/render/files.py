@@ -40,6 +40,10 @@ def _to_uint8(image: Tensor) -> np.ndarray:
     return array
 
 
+_PNG_OPTIONS = [cv2.IMWRITE_PNG_COMPRESSION, 3]
+"""zlib level 3 with the default strategy: half the size of OpenCV's default (run-length) at the same speed."""
+
+
 def png_bytes(image: Tensor) -> bytes:
     """Encode an image as an 8-bit PNG.
 
@@ -50,7 +54,7 @@ def png_bytes(image: Tensor) -> bytes:
     Returns:
         The PNG file's bytes (RGB, or greyscale for 1-channel images).
     """
-    ok, encoded = cv2.imencode(".png", _to_uint8(image))
+    ok, encoded = cv2.imencode(".png", _to_uint8(image), _PNG_OPTIONS)
     if not ok:  # pragma: no cover - OpenCV fails only on unsupported arrays, excluded above
         raise RuntimeError("OpenCV could not encode the image as PNG")
     return encoded.tobytes()

@@ -114,6 +114,20 @@ def test_kwargs_hook_dicts_are_cleaned_too():
     assert len(model[6]._forward_pre_hooks_with_kwargs) == 0
 
 
+def test_state_dict_hooks_added_inside_are_removed_and_earlier_ones_kept():
+    model = _model()
+    kept = model.register_state_dict_post_hook(lambda *a: None)
+    kept_load = model[0].register_load_state_dict_post_hook(lambda *a: None)
+    with preserved_model_state(model):
+        model.register_state_dict_post_hook(lambda *a: None)
+        model.register_state_dict_pre_hook(lambda *a: None)
+        model[0].register_load_state_dict_post_hook(lambda *a: None)
+        model[0].register_load_state_dict_pre_hook(lambda *a: None)
+    assert list(model._state_dict_hooks) == [kept.id] and len(model._state_dict_pre_hooks) == 0
+    assert list(model[0]._load_state_dict_post_hooks) == [kept_load.id]
+    assert len(model[0]._load_state_dict_pre_hooks) == 0
+
+
 def test_old_style_backward_hook_still_allowed_after_a_full_one_inside():
     """torch refuses a mix of full and old backward hooks on one module; the block must not leave that mark."""
     model = nn.Linear(3, 2)
