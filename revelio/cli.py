@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     sanity.add_argument("--model", default="shapes", help="shapes (default) or a torchvision name")
     sanity.add_argument("--weights", help="a state_dict file for a torchvision model")
     sanity.add_argument("--methods", nargs="+", help="methods to check (default: all, with the controls)")
-    sanity.add_argument("--slow", action="store_true", help="add data randomization (retrains the model)")
+    sanity.add_argument("--slow", action="store_true", help="add data randomization (A5: retrains the shapes model)")
+    sanity.add_argument("--images", type=_positive_int,
+                        help="images per check (default: 64 on shapes, 8 on other models)")
     sanity.add_argument("--out", default="revelio-sanity", help="output folder (default: %(default)s)")
     _add_common(sanity)
     sanity.set_defaults(run=_run_sanity)
@@ -205,7 +207,7 @@ def _run_sanity(args: argparse.Namespace) -> int:
     check_writable(args.out)
     device = _device(args.device)
     zoo_model = None if args.model == "shapes" else _load_model(args.model, args.weights, device)
-    report = run_sanity(zoo_model, args.methods, slow=args.slow, seed=args.seed, device=device,
+    report = run_sanity(zoo_model, args.methods, slow=args.slow, images=args.images, seed=args.seed, device=device,
                         progress=args.progress)
     from revelio.io import staged_output
 

@@ -1,5 +1,69 @@
-"""Evaluation of explanations: localization against ground truth, and sanity checks."""
+"""Evaluation of explanations: sanity checks, localization against ground truth, faithfulness.
 
-from revelio.eval.localization import heat, pointing_game, relevance_mass, relevance_rank
+- :func:`run_sanity` runs the checks of SANITY.md (A1-A8 for attribution methods and
+  controls, F1-F4 for feature visualization) and returns a :class:`SanityReport`
+  (terminal table, JSON, Markdown, PNG figures);
+- the pieces, usable on their own: similarity measures (:func:`spearman`,
+  :func:`pearson`, :func:`ssim`), model randomization (:func:`model_randomization`,
+  :class:`WeightRandomizer`, :func:`randomization_groups`), localization scores
+  (:func:`pointing_game`, :func:`relevance_mass`, :func:`relevance_rank`,
+  :func:`class_discrimination`), deletion and insertion (:func:`deletion_insertion`)
+  and the control explainers (:class:`EdgeDetector`, :class:`RandomMap`).
 
-__all__ = ["heat", "pointing_game", "relevance_mass", "relevance_rank"]
+Example:
+    >>> report = run_sanity(progress=True)  # the bundled shapes model
+    >>> print(report.table())
+    >>> report.write("sanity-report")
+"""
+
+from revelio.eval.controls import EdgeDetector, RandomMap
+from revelio.eval.faithfulness import PerturbationCurves, auc, deletion_insertion
+from revelio.eval.localization import (
+    centre_baseline,
+    class_discrimination,
+    heat,
+    pointing_game,
+    random_baseline,
+    relevance_mass,
+    relevance_rank,
+)
+from revelio.eval.outcome import Measurement
+from revelio.eval.randomization import (
+    LayerGroup,
+    RandomizationResult,
+    WeightRandomizer,
+    model_randomization,
+    randomization_groups,
+    randomized,
+)
+from revelio.eval.report import CheckResult, SanityReport
+from revelio.eval.sanity import run_sanity
+from revelio.eval.similarity import pearson, spearman, ssim
+
+__all__ = [
+    "CheckResult",
+    "EdgeDetector",
+    "LayerGroup",
+    "Measurement",
+    "PerturbationCurves",
+    "RandomMap",
+    "RandomizationResult",
+    "SanityReport",
+    "WeightRandomizer",
+    "auc",
+    "centre_baseline",
+    "class_discrimination",
+    "deletion_insertion",
+    "heat",
+    "model_randomization",
+    "pearson",
+    "pointing_game",
+    "random_baseline",
+    "randomization_groups",
+    "randomized",
+    "relevance_mass",
+    "relevance_rank",
+    "run_sanity",
+    "spearman",
+    "ssim",
+]

@@ -10,6 +10,13 @@ Maps are reduced to one non-negative heat value per pixel by :func:`heat`
   "CLEVR-XAI: A benchmark dataset for the ground truth evaluation of neural network
   explanations"): the share of the map's mass inside the mask, and the share of the
   mask-sized top of the map that falls inside the mask.
+- Class discrimination (:func:`class_discrimination`): with two objects of different
+  classes in one image, the map asked for one class should put its mass on that
+  object, not on the other one.
+
+Scores mean little on their own: compare them with the baselines
+:func:`centre_baseline` (a centred Gaussian, what a photographer's bias earns) and
+:func:`random_baseline` (uniform noise, what chance earns).
 """
 
 from __future__ import annotations
@@ -18,14 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-
-def heat(maps: Tensor) -> Tensor:
-    """``Tensor[N, H, W]``: the sum over channels of ``|map|`` for maps ``(N, C, H, W)`` or ``(N, H, W)``."""
-    if maps.ndim == 3:
-        return maps.abs()
-    if maps.ndim != 4:
-        raise ValueError(f"maps must be (N, C, H, W) or (N, H, W), got shape {tuple(maps.shape)}")
-    return maps.abs().sum(dim=1)
+from revelio.errors import InputError
+from revelio.eval.maps import heat
 
 
 def pointing_game(maps: Tensor, masks: Tensor, tolerance: int = 0) -> Tensor:
@@ -76,13 +77,46 @@ def relevance_rank(maps: Tensor, masks: Tensor) -> Tensor:
     return torch.where(sizes > 0, hits / sizes.clamp_min(1).float(), torch.zeros_like(hits))
 
 
+def class_discrimination(maps: Tensor, masks: Tensor, other_masks: Tensor) -> Tensor:
+    """Share of heat in the asked object's mask minus the share in the other object's, ``Tensor[N]`` in [-1, 1].
+
+    Args:
+        maps: maps for the class of the object in ``masks``, ``(N, C, H, W)`` or ``(N, H, W)``.
+        masks: ``Tensor[N, H, W]`` of bool, the object of the class asked for.
+        other_masks: ``Tensor[N, H, W]`` of bool, another object of another class in
+            the same image.
+
+    A class-discriminative map scores near the asked object's relevance mass; a map
+    that lights up both objects whatever the class asked scores near 0.
+    """
+    return relevance_mass(maps, masks) - relevance_mass(maps, other_masks)
+
+
+def centre_baseline(n: int, height: int, width: int, *, sigma: float = 0.25, device=None) -> Tensor:
+    """``n`` copies of a centred Gaussian map, ``Tensor[n, H, W]``; ``sigma`` in units of the image side.
+
+    The baseline of the pointing game's "centre" rule: a map that always points at
+    the middle of the image.
+    """
+    ys = (torch.arange(height, device=device, dtype=torch.float32) + 0.5) / height - 0.5
+    xs = (torch.arange(width, device=device, dtype=torch.float32) + 0.5) / width - 0.5
+    gaussian = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
+    return gaussian.expand(n, height, width).clone()
+
+
+def random_baseline(n: int, height: int, width: int, *, seed: int = 0, device=None) -> Tensor:
+    """``n`` maps of uniform noise, ``Tensor[n, H, W]``, drawn with ``seed``: what chance scores."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(n, height, width, generator=generator).to(device)
+
+
 def _check(maps: Tensor, masks: Tensor) -> Tensor:
     values = heat(maps).float()
     if masks.shape != values.shape:
-        raise ValueError(
+        raise InputError(
             f"masks must be (N, H, W) matching the maps' {tuple(values.shape)}, got {tuple(masks.shape)}; "
             "upsample the maps to the mask size first"
         )
     if masks.dtype != torch.bool:
-        raise ValueError(f"masks must be boolean, got {masks.dtype}")
+        raise InputError(f"masks must be boolean, got {masks.dtype}")
     return values

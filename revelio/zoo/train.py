@@ -15,14 +15,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 from revelio.zoo.models import ShapesCNN
 from revelio.zoo.shapes import make_batch, normalize
@@ -83,12 +83,29 @@ def evaluate(model: nn.Module, n: int, seed: int, batch_size: int = 500) -> tupl
     return correct_labels / (n * batch.labels.shape[1]), correct_images / n
 
 
-def train(config: TrainConfig = FULL, out: str | Path | None = None, log=print) -> ShapesCNN:
+EpochData = Callable[[int], tuple[Tensor, Tensor]]
+"""``epoch -> (inputs, labels)``: one epoch's normalised images and multi-hot labels, in training order."""
+
+
+def fresh_images(config: TrainConfig) -> EpochData:
+    """The default training data: newly generated images every epoch (dataset seed ``TRAIN_SEED + epoch``)."""
+
+    def epoch_data(epoch: int) -> tuple[Tensor, Tensor]:
+        data = make_batch(config.images_per_epoch, TRAIN_SEED + epoch)
+        return normalize(data.images), data.labels
+
+    return epoch_data
+
+
+def train(
+    config: TrainConfig = FULL, out: str | Path | None = None, log=print, data: EpochData | None = None
+) -> ShapesCNN:
     """Train a :class:`ShapesCNN` with ``config``; save its ``state_dict`` to ``out`` when given.
 
     Adam with a one-cycle learning-rate schedule, binary cross-entropy on the logits.
-    The global torch settings it changes (threads, deterministic algorithms, seed) are
-    restored afterwards.
+    ``data`` gives each epoch's training set (default :func:`fresh_images`; the sanity
+    checks pass permuted labels). The global torch settings it changes (threads,
+    deterministic algorithms, seed) are restored afterwards.
     """
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
@@ -99,7 +116,7 @@ def train(config: TrainConfig = FULL, out: str | Path | None = None, log=print) 
     torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors costs ~20%
     torch.manual_seed(config.seed)
     try:
-        model = _train(config, log)
+        model = _train(config, log, data or fresh_images(config))
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -113,7 +130,7 @@ def train(config: TrainConfig = FULL, out: str | Path | None = None, log=print) 
     return model
 
 
-def _train(config: TrainConfig, log) -> ShapesCNN:
+def _train(config: TrainConfig, log, data: EpochData) -> ShapesCNN:
     model = ShapesCNN()
     steps_per_epoch = config.images_per_epoch // config.batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -125,8 +142,7 @@ def _train(config: TrainConfig, log) -> ShapesCNN:
     started = time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
-        data = make_batch(steps_per_epoch * config.batch_size, TRAIN_SEED + epoch)
-        images, labels = normalize(data.images), data.labels
+        images, labels = data(epoch)
         total = 0.0
         for step in range(steps_per_epoch):
             batch = slice(step * config.batch_size, (step + 1) * config.batch_size)

@@ -65,3 +65,25 @@ def test_a_random_map_scores_near_the_mask_share():
 def test_bad_shapes_and_dtypes_say_what_to_do(maps, masks, match):
     with pytest.raises(ValueError, match=match):
         relevance_mass(maps, masks)
+
+
+def test_class_discrimination_is_the_mass_difference():
+    from revelio.eval import class_discrimination
+
+    maps = torch.tensor([[[3.0, 1.0], [0.0, 0.0]]])  # 3/4 of the heat on the left object
+    left = torch.tensor([[[True, False], [False, False]]])
+    right = torch.tensor([[[False, True], [False, False]]])
+    assert class_discrimination(maps, left, right).tolist() == [pytest.approx(0.5)]
+    assert class_discrimination(maps, right, left).tolist() == [pytest.approx(-0.5)]
+
+
+def test_baselines_point_at_the_centre_and_at_random():
+    from revelio.eval import centre_baseline, random_baseline
+
+    centre = centre_baseline(2, 9, 9)
+    assert centre.shape == (2, 9, 9) and centre[0].argmax().item() == 4 * 9 + 4
+    middle = torch.zeros(1, 9, 9, dtype=torch.bool)
+    middle[0, 4, 4] = True
+    assert pointing_game(centre[:1], middle).tolist() == [True]
+    noise = random_baseline(3, 5, 5, seed=1)
+    assert noise.shape == (3, 5, 5) and torch.equal(noise, random_baseline(3, 5, 5, seed=1))

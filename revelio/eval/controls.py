@@ -1,0 +1,65 @@
+"""Control "explainers": what a failing and an uninformative method look like.
+
+Run through the same sanity checks as the real methods, they calibrate the report:
+
+- :class:`EdgeDetector` ignores the model and the class: it returns the image's
+  edges. Edges often land on objects, so it can look convincing; it must fail model
+  randomization (Adebayo et al. 2018 show that guided backpropagation behaves much
+  like it).
+- :class:`RandomMap` returns fresh noise at every call. It depends on nothing, so it
+  scores at the chance baseline of localization; it also "passes" the randomization
+  tests, because noise is never similar to noise: those tests are necessary, not
+  sufficient.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from revelio.attribution.base import Attribution
+from revelio.core.targets import Target
+from revelio.errors import InputError
+
+_SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+
+
+class EdgeDetector(Attribution):
+    """Sobel gradient magnitude of the input image, summed over channels: ``Tensor[N, 1, H, W]``.
+
+    Ignores the model and the target. Borders are padded by replication, so adding a
+    constant to the input changes nothing (it passes the input-invariance check).
+
+    Adebayo et al. 2018, "Sanity Checks for Saliency Maps", use an edge detector as the
+    example of a map that depends on neither the model nor the data.
+    """
+
+    def _attribute(self, inputs: Tensor, target: Target) -> Tensor:
+        if inputs.ndim != 4:
+            raise InputError(f"EdgeDetector needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
+        n, c, h, w = inputs.shape
+        kernels = torch.stack([_SOBEL, _SOBEL.T])[:, None].to(inputs.device, inputs.dtype)
+        padded = F.pad(inputs.detach().reshape(n * c, 1, h, w), (1, 1, 1, 1), mode="replicate")
+        gradients = F.conv2d(padded, kernels)  # (N*C, 2, H, W)
+        magnitude = gradients.pow(2).sum(dim=1).sqrt()
+        return magnitude.view(n, c, h, w).sum(dim=1, keepdim=True)
+
+
+class RandomMap(Attribution):
+    """Uniform noise in [0, 1), fresh at every call: ``Tensor[N, 1, H, W]``.
+
+    Args:
+        model: the network (unused, kept for the common interface).
+        seed: seeds the noise; the ``k``-th call of two instances with one seed agree.
+    """
+
+    def __init__(self, model: nn.Module, seed: int = 0) -> None:
+        super().__init__(model)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _attribute(self, inputs: Tensor, target: Target) -> Tensor:
+        if inputs.ndim != 4:
+            raise InputError(f"RandomMap needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
+        n, _, h, w = inputs.shape
+        return torch.rand(n, 1, h, w, generator=self.generator).to(inputs.device, inputs.dtype)

@@ -1,0 +1,91 @@
+"""A5: data randomization (Adebayo et al. 2018): retrain the bundled model on permuted labels.
+
+A model trained on labels that were shuffled across the training images can only
+memorise them: nothing in an image tells its label. A method whose maps depend on the
+relation between images and labels must give different maps for this model than for
+the properly trained one.
+
+The model is the bundled :class:`~revelio.zoo.models.ShapesCNN`, built with the same
+initialisation seed and trained with the zoo's recipe (:mod:`revelio.zoo.train`: Adam,
+one-cycle learning rate, binary cross-entropy, the same hyper-parameters) on a fixed
+set of shapes images whose label rows are permuted, for enough epochs to memorise
+them. Slow: about a minute on two CPU cores.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+
+from revelio.zoo.models import ShapesCNN
+from revelio.zoo.shapes import make_batch, normalize
+from revelio.zoo.train import FULL, TRAIN_SEED, VALIDATION_SEED, TrainConfig, evaluate, train
+
+
+@dataclass
+class PermutedLabelModel:
+    """A shapes model trained on permuted labels, and how well it memorised them.
+
+    Attributes:
+        model: the trained :class:`ShapesCNN`, in eval mode.
+        train_accuracy: per-label accuracy on its own (permuted) training labels.
+        heldout_accuracy: per-label accuracy on held-out images with their true labels
+            (near the rate of always answering "absent", 4 of 6 labels).
+        images: training images.
+        epochs: passes over them.
+        seconds: training time.
+    """
+
+    model: ShapesCNN
+    train_accuracy: float
+    heldout_accuracy: float
+    images: int
+    epochs: int
+    seconds: float
+
+
+def train_on_permuted_labels(
+    images: int = 512,
+    epochs: int = 60,
+    *,
+    seed: int = 0,
+    config: TrainConfig = FULL,
+    log: Callable[[str], None] | None = None,
+) -> PermutedLabelModel:
+    """Train a :class:`ShapesCNN` on ``images`` shapes images whose labels are permuted.
+
+    Args:
+        images: size of the fixed training set (dataset seed ``TRAIN_SEED``).
+        epochs: passes over it.
+        seed: seeds the label permutation; the weights start from ``config.seed``, as
+            the bundled model's did.
+        config: the zoo's training hyper-parameters (learning rate, weight decay,
+            batch size, threads).
+        log: called with the zoo's training log, a line per epoch.
+
+    Training is :func:`revelio.zoo.train.train` itself, given the permuted set
+    (reshuffled every epoch) as its data; it restores the global torch settings it
+    changes for determinism.
+    """
+    if images < config.batch_size or epochs < 1:
+        raise ValueError(f"need images >= batch size ({config.batch_size}) and epochs >= 1, got {images}, {epochs}")
+    data = make_batch(images, TRAIN_SEED)
+    permutation = torch.randperm(images, generator=torch.Generator().manual_seed(seed))
+    inputs, labels = normalize(data.images), data.labels[permutation]
+    shuffle = torch.Generator().manual_seed(seed + 1)
+
+    def epoch_data(epoch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        order = torch.randperm(images, generator=shuffle)
+        return inputs[order], labels[order]
+
+    config = replace(config, epochs=epochs, images_per_epoch=images, validation_images=128)
+    started = time.perf_counter()
+    model = train(config, log=log or (lambda line: None), data=epoch_data)
+    with torch.no_grad():
+        predicted = torch.cat([model(inputs[i : i + 256]) for i in range(0, images, 256)]) > 0
+    train_accuracy = float((predicted == labels.bool()).float().mean())
+    heldout_accuracy, _ = evaluate(model, 512, VALIDATION_SEED)
+    return PermutedLabelModel(model, train_accuracy, heldout_accuracy, images, epochs, time.perf_counter() - started)

@@ -1,0 +1,119 @@
+"""A1: known answers. On small built-in nets, each method must give what theory says.
+
+- Linear model ``f(x) = W x + b``: the gradient is the weight row ``W_c`` (Simonyan et al. 2013).
+- A net without ReLU: guided backpropagation and deconvolution change only the
+  backward rule of ReLU, so they equal the gradient (Springenberg et al. 2014; Zeiler
+  and Fergus 2014).
+- Convolutions, global average pooling and a linear layer: Grad-CAM at the last
+  feature map is CAM, ``sum_k w_ck A^k`` (Selvaraju et al. 2017, Sec. 3.1; Zhou et al.
+  2016), up to the constant ``1 / (h w)``.
+- Guided Grad-CAM is guided backpropagation times the upsampled Grad-CAM, per pixel
+  (Selvaraju et al. 2017).
+
+The nets are seeded and tiny; the checks do not depend on the model under test.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from revelio.attribution import GradCAM, GuidedBackprop, Saliency
+from revelio.eval.methods import build_explainer
+from revelio.eval.outcome import Measurement, not_applicable
+from revelio.eval.similarity import pearson
+
+TOLERANCE = 1e-5
+"""Largest error, relative to the largest value of the expected map, counted as equal."""
+
+MIN_PEARSON = 0.999
+"""Grad-CAM must correlate with CAM at least this much."""
+
+CRITERIA: dict[str, str] = {
+    "saliency": f"linear model: gradient = w (relative error <= {TOLERANCE:g})",
+    "guided-backprop": f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})",
+    "deconvolution": f"ReLU-free net: deconvolution = gradient (relative error <= {TOLERANCE:g})",
+    "gradcam": f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})",
+    "guided-gradcam": f"guided Grad-CAM = guided x upsampled Grad-CAM (relative error <= {TOLERANCE:g})",
+}
+
+
+def linear_net(seed: int = 0, size: int = 8, classes: int = 4) -> nn.Module:
+    """``Flatten`` then ``Linear(3 * size * size, classes)``, seeded."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval()
+
+
+def relu_free_net(seed: int = 0, classes: int = 4) -> nn.Module:
+    """Two convolutions with tanh, global average pooling, a linear layer; no ReLU anywhere."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(3, 6, 3, padding=1),
+            nn.Tanh(),
+            nn.Conv2d(6, 6, 3, padding=1),
+            nn.Tanh(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(6, classes),
+        ).eval()
+
+
+def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
+    """Conv, ReLU, 2x2 max pooling, conv, ReLU (layer ``"4"``: the CAM features), GAP, linear (``"7"``)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, classes),
+        ).eval()
+
+
+def known_answer(method: str, *, seed: int = 0, images: int = 6) -> Measurement:
+    """Run A1 for ``method`` (a name of :data:`~revelio.eval.methods.ALL_METHODS`)."""
+    if method not in CRITERIA:
+        return not_applicable("a control has no known answer")
+    generator = torch.Generator().manual_seed(seed)
+    classes = torch.arange(images) % 4
+    if method == "saliency":
+        net = linear_net(seed)
+        inputs = torch.randn(images, 3, 8, 8, generator=generator)
+        maps = build_explainer(method, net)(inputs, classes)
+        expected = net[1].weight.detach()[classes].view_as(inputs)
+        return _equal(maps, expected)
+    if method in ("guided-backprop", "deconvolution"):
+        net = relu_free_net(seed)
+        inputs = torch.randn(images, 3, 12, 12, generator=generator)
+        maps = build_explainer(method, net)(inputs, classes)
+        expected = Saliency(net).attribute(inputs, classes, abs=False)
+        return _equal(maps, expected)
+    net = gap_net(seed)
+    inputs = torch.randn(images, 3, 16, 16, generator=generator)
+    if method == "gradcam":
+        maps = GradCAM(net, "4").attribute(inputs, classes, upsample=False, relu=False)
+        with torch.no_grad():
+            features = net[:5](inputs)  # (N, 8, 8, 8)
+        cam = torch.einsum("nk,nkhw->nhw", net[7].weight.detach()[classes], features)
+        correlation = pearson(maps[:, 0], cam)
+        worst = float(correlation.min())
+        return Measurement(
+            summary=f"Pearson {worst:.6f}",
+            met=worst >= MIN_PEARSON,
+            values={"min_pearson": worst, "pearson": correlation.tolist()},
+        )
+    maps = build_explainer(method, net, "4")(inputs, classes)
+    expected = GuidedBackprop(net).attribute(inputs, classes) * GradCAM(net, "4").attribute(inputs, classes)
+    return _equal(maps, expected)
+
+
+def _equal(maps: Tensor, expected: Tensor) -> Measurement:
+    scale = float(expected.abs().max())
+    error = float((maps - expected).abs().max()) / (scale if scale > 0 else 1.0)
+    return Measurement(summary=f"error {error:.1e}", met=error <= TOLERANCE, values={"relative_error": error})

@@ -1,0 +1,42 @@
+"""A1 and A2: the known answers hold for every method, and the invariance check can fail."""
+
+import pytest
+import torch
+
+from revelio.attribution import Saliency
+from revelio.eval.invariance import SHIFT, input_invariance, invariance_net, shifted_twin
+from revelio.eval.known_answers import known_answer
+from revelio.eval.methods import ATTRIBUTION_METHODS
+
+
+@pytest.mark.parametrize("method", ATTRIBUTION_METHODS)
+def test_every_method_gives_its_known_answer(method):
+    result = known_answer(method)
+    assert result.met is True, result
+
+
+@pytest.mark.parametrize("method", ATTRIBUTION_METHODS + ("edge-detector",))
+def test_every_method_is_input_invariant(method):
+    result = input_invariance(method)
+    assert result.met is True, result
+    assert result.values["output_difference"] < 1e-5
+
+
+def test_controls_have_no_known_answer_and_noise_is_not_invariant():
+    assert known_answer("random-map").applicable is False
+    assert input_invariance("random-map").met is False
+
+
+def test_gradient_times_input_fails_input_invariance():
+    # Kindermans et al.: the shift reaches gradient x input through the input factor
+    net = invariance_net()
+    twin = shifted_twin(net)
+    inputs = torch.randn(4, 3, 14, 14)
+    shifted = inputs + torch.tensor(SHIFT).view(1, -1, 1, 1)
+    classes = torch.tensor([0, 1, 2, 3])
+    first = Saliency(net).attribute(inputs, classes, abs=False)
+    second = Saliency(twin).attribute(shifted, classes, abs=False)
+    scale = first.abs().max()
+    assert (first - second).abs().max() <= 1e-4 * scale
+    times_input = first * inputs
+    assert (times_input - second * shifted).abs().max() > 0.1 * times_input.abs().max()

@@ -1,0 +1,60 @@
+"""Statuses and the report's renderings (terminal table, JSON, Markdown), on hand-made results."""
+
+import json
+
+import pytest
+
+from revelio.eval import CheckResult, SanityReport
+from revelio.eval.outcome import Measurement, decide, not_applicable
+
+
+@pytest.mark.parametrize(
+    "expected, met, degenerate, status",
+    [
+        ("pass", True, False, "pass"),
+        ("pass", False, False, "fail"),
+        ("fail", False, False, "expected-fail"),
+        ("fail", True, False, "unexpected-pass"),
+        ("report", True, False, "report"),
+        ("report", False, False, "report"),
+        ("pass", True, True, "degenerate"),  # an all-zero map is never a pass
+        ("fail", True, True, "degenerate"),
+        ("n/a", True, False, "n/a"),
+    ],
+)
+def test_decide(expected, met, degenerate, status):
+    assert decide(expected, Measurement("x", met, degenerate=degenerate)) == status
+
+
+def test_not_applicable_wins():
+    assert decide("pass", not_applicable("no masks")) == "n/a"
+
+
+def _report() -> SanityReport:
+    results = [
+        CheckResult("A3", "gradcam", "pass", "pass", "criterion a", "Spearman 0.1", True, {"x": float("nan")}),
+        CheckResult("A3", "guided-backprop", "expected-fail", "fail", "criterion a", "Spearman 0.7 | high", False),
+        CheckResult("A6", "gradcam", "n/a", "pass", "criterion b", "-", None, note="needs masks"),
+        CheckResult("F1", "am-plain", "unexpected-pass", "fail", "criterion c", "Pearson 1.0", True),
+    ]
+    return SanityReport("shapes", {"images": 8, "seed": 0, "seconds": 1.5, "device": "cpu"}, results)
+
+
+def test_table_markdown_and_json():
+    report = _report()
+    table = report.table()
+    assert "xfail" in table and "XPASS" in table and "A3" in table and "F1" in table
+    assert report.result("A3", "guided-backprop").status == "expected-fail"
+    with pytest.raises(KeyError, match="methods"):
+        report.result("A9", "gradcam")
+    data = json.loads(report.to_json())
+    assert data["results"][0]["values"]["x"] is None  # NaN is not JSON
+    assert data["counts"]["expected-fail"] == 1 and data["checks"]["A3"]["reference"].startswith("Adebayo")
+    markdown = report.to_markdown()
+    assert "| Grad-CAM | " in markdown and "Spearman 0.7 \\| high" in markdown and "needs masks" in markdown
+
+
+def test_write_without_artifacts_writes_json_and_markdown(tmp_path):
+    written = _report().write(tmp_path / "out")
+    assert set(written) == {"report.json", "report.md"}
+    assert json.loads(written["report.json"].read_text())["model"] == "shapes"

@@ -1,0 +1,120 @@
+"""The sanity run on the bundled model: the outcomes the issue requires, the controls, the files, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from revelio.errors import InputError
+from revelio.eval import run_sanity
+from revelio.zoo import ZooModel
+
+
+def test_gradcam_passes_a3_a6_a7(report):
+    for check in ("A3", "A6", "A7"):
+        result = report.result(check, "gradcam")
+        assert result.status == "pass", (check, result.summary, result.note)
+
+
+def test_guided_backprop_a3_is_labelled_against_the_literature(report):
+    result = report.result("A3", "guided-backprop")
+    assert result.expected == "fail"
+    # whatever it measurably is, the label follows from the criterion and the expectation
+    assert result.status == ("unexpected-pass" if result.met else "expected-fail")
+    assert len(result.values["spearman_abs"]) == 4 and len(result.values["independent"]["ssim"]) == 4
+
+
+def test_the_controls_land_where_they_should(report):
+    edges = report.result("A3", "edge-detector")
+    assert edges.status == "expected-fail" and edges.values["spearman_abs"] == pytest.approx([1.0] * 4)
+    noise = report.result("A6", "random-map")
+    assert noise.status == "expected-fail"
+    values = noise.values
+    assert abs(values["mass"] - values["random_mass"]) < 0.03  # at the chance baseline
+    assert abs(values["pointing"] - values["random_pointing"]) < 0.2
+    assert report.result("A8", "random-map").status == "expected-fail"
+    assert report.result("A7", "edge-detector").status == "expected-fail"
+
+
+def test_every_status_follows_from_met_and_expected(report):
+    for result in report.results:
+        if result.status in ("n/a", "degenerate", "report"):
+            continue
+        expected = {("pass", True): "pass", ("pass", False): "fail", ("fail", True): "unexpected-pass",
+                    ("fail", False): "expected-fail"}[(result.expected, result.met)]
+        assert result.status == expected, result
+
+
+def test_slow_check_and_featureviz_rows(report):
+    assert report.result("A5", "gradcam").status == "n/a" and "slow" in report.result("A5", "gradcam").note
+    assert report.result("F1", "am-plain").status == "pass"
+    assert report.result("F3", "am-plain").status == "n/a"
+    assert report.result("F3", "am-gaussian").status == "pass"
+    assert report.result("F4", "am-gaussian").status == "pass"
+
+
+def test_the_run_leaves_the_model_as_it_was(shapes):
+    model = shapes.model
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    run_sanity(shapes, ["gradcam", "random-map"], images=4)
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())
+    assert not model.training and all(p.grad is None for p in model.parameters())
+
+
+def test_write_makes_the_report_and_figures(report, tmp_path):
+    written = report.write(tmp_path)
+    for name in ("a3_cascade.png", "a3_similarity.png", "a4_random_logit.png", "a6_localization.png",
+                 "a7_class_discrimination.png", "a8_deletion_insertion.png", "f1_known_answer.png",
+                 "f_visualizations.png", "report.json", "report.md"):
+        assert written[name].is_file() and written[name].stat().st_size > 0, name
+    assert written["a3_cascade.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    data = json.loads(written["report.json"].read_text())
+    assert {r["method"] for r in data["results"]} >= {"gradcam", "edge-detector", "am-plain"}
+    markdown = written["report.md"].read_text()
+    assert "(a3_cascade.png)" in markdown and "| Grad-CAM |" in markdown
+
+
+def test_unknown_methods_and_models_are_refused(shapes):
+    with pytest.raises(InputError, match="choose from"):
+        run_sanity(shapes, ["gradcam", "lime"])
+    with pytest.raises(TypeError, match="ZooModel"):
+        run_sanity(nn.Linear(2, 2))
+    with pytest.raises(InputError, match="images"):
+        run_sanity(shapes, ["gradcam"], images=1)
+
+
+def _tiny_zoo_model() -> ZooModel:
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 5),
+    )
+    return ZooModel(model=model, name="tiny", input_size=(32, 32), gradcam_layer="4")
+
+
+def test_a_model_without_masks_reports_a6_a7_f2_as_not_applicable():
+    zoo_model = _tiny_zoo_model()
+    zoo_model.model.train()  # a model left in training mode stays so, and its batch-norm statistics untouched
+    state = {k: v.clone() for k, v in zoo_model.model.state_dict().items()}
+    report = run_sanity(zoo_model, ["gradcam", "saliency", "am-plain"], images=3)
+    for check in ("A6", "A7"):
+        assert report.result(check, "gradcam").status == "n/a"
+        assert "masks" in report.result(check, "gradcam").note
+    assert report.result("F2", "am-plain").status == "n/a"
+    assert report.result("A3", "gradcam").values["stages"] == ["7", "3", "1", "0"]
+    assert report.result("A1", "saliency").status == "pass"
+    assert zoo_model.model.training
+    assert all(torch.equal(state[k], v) for k, v in zoo_model.model.state_dict().items())
+
+
+def test_the_module_command_writes_the_report(tmp_path):
+    command = ["-m", "revelio.eval", "--methods", "gradcam", "edge-detector", "--images", "4", "--out", str(tmp_path)]
+    completed = subprocess.run([sys.executable, *command, "--no-progress"], capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    assert "gradcam" in completed.stdout and "xfail" in completed.stdout
+    assert (tmp_path / "report.md").is_file() and (tmp_path / "a3_cascade.png").is_file()
