@@ -1,0 +1,353 @@
+"""Attribution workloads: the floors, revelio's methods, the peers and a PytorchRevelio-style loop.
+
+Every workload of a group gets the same model, the same inputs and the same targets
+(the model's top class per example), and produces the same output as revelio's method:
+Captum's Grad-CAM maps are upsampled as revelio's are, torch-cam's likewise, and
+pytorch-grad-cam's maps (min-max normalised in NumPy) are compared with revelio's map
+normalised the same way. Before any timing, each peer's result is compared with
+revelio's (relative max error, float32); a peer that disagrees is still timed, and
+flagged.
+
+Peers run on the model as a user holds it: parameters that require grad. revelio
+freezes them for the length of its call and restores them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from benchmarks import peers
+from benchmarks.measure import autocast
+from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
+from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
+from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, vit_reshape
+
+METHODS = ("saliency", "guided_backprop", "gradcam", "guided_gradcam")
+"""Attribution methods, by the name the command line and the report use."""
+
+METHOD_TITLES = {
+    "saliency": "Saliency",
+    "guided_backprop": "GuidedBackprop",
+    "gradcam": "GradCAM",
+    "guided_gradcam": "GuidedGradCAM",
+}
+
+FORWARD = "forward (no_grad)"
+FLOOR = "forward + input backward"
+
+
+def attribution_group(
+    model_name: str,
+    batch: int,
+    size: int,
+    device: torch.device,
+    dtype: str = "float32",
+    memory_format: str = "contiguous",
+    methods: Sequence[str] = METHODS,
+    use_peers: bool = True,
+    baseline: bool = True,
+) -> Group:
+    """The workloads of one configuration (model, batch, size, device, dtype, memory format)."""
+    check_size(model_name, size)
+    autocast(device, dtype)  # checks the dtype before any work
+    model = build_model(model_name, device, memory_format)
+    inputs = make_inputs(batch, size, device, memory_format)
+    targets = top_classes(model, inputs)
+    layer = CAM_LAYERS.get(model_name)
+    tokens = model_name in TOKEN_MODELS
+    if tokens:
+        methods = [m for m in methods if m == "gradcam"]  # ViT has no ReLU: guided methods equal the gradient
+    if layer is None:
+        methods = [m for m in methods if m not in ("gradcam", "guided_gradcam")]
+    reshape = vit_reshape if tokens else None
+    builder = _Builder(model, inputs, targets, layer, reshape)
+
+    workloads = [builder.forward(), builder.floor()]
+    for method in methods:
+        workloads.append(builder.revelio(method))
+    if baseline and "saliency" in methods:
+        workloads.append(builder.pytorchrevelio_saliency())
+    for method in methods:
+        workloads.extend(builder.peers(method, use_peers))
+
+    settings = {
+        "model": model_name,
+        "layer": layer,
+        "batch": batch,
+        "size": size,
+        "device": str(device),
+        "dtype": dtype,
+        "autocast": dtype != "float32",
+        "memory_format": memory_format,
+        "methods": list(methods),
+        "targets": "the model's top class per example",
+    }
+    title = f"{model_name} batch {batch} {size}x{size} {device.type} {dtype} {memory_format}"
+    return Group(title, settings, workloads, device, context=lambda: autocast(device, dtype))
+
+
+class _Builder:
+    """Makes the workloads of one configuration; each closes over the same model and inputs."""
+
+    def __init__(
+        self, model: nn.Module, inputs: Tensor, targets: list[int], layer: str | None, reshape: Callable | None
+    ) -> None:
+        self.model = model
+        self.inputs = inputs
+        self.targets = targets
+        self.layer = layer
+        self.reshape = reshape
+        self.batch = inputs.shape[0]
+        self.target_index = torch.tensor(targets, device=inputs.device).view(-1, 1)
+        self._copy: nn.Module | None = None
+
+    # -- floors ------------------------------------------------------------------
+
+    def forward(self) -> Workload:
+        model, inputs = self.model, self.inputs
+
+        def run() -> Tensor:
+            with torch.no_grad():
+                return model(inputs)
+
+        return Workload(FORWARD, "floor", "forward", run, self.batch, note="bare forward pass under no_grad")
+
+    def floor(self) -> Workload:
+        model, inputs, index = self.model, self.inputs, self.target_index
+        parameters = list(model.parameters())
+
+        def run() -> Tensor:
+            for parameter in parameters:
+                parameter.requires_grad_(False)
+            try:
+                x = inputs.detach().requires_grad_(True)
+                (gradient,) = torch.autograd.grad(model(x).gather(1, index).sum(), x)
+            finally:
+                for parameter in parameters:
+                    parameter.requires_grad_(True)
+            return gradient
+
+        return Workload(
+            FLOOR,
+            "floor",
+            "forward+backward",
+            run,
+            self.batch,
+            comparable=lambda g: g,
+            reference=lambda: Saliency(model).attribute(inputs, target=self.targets, abs=False),
+            compared_with="revelio Saliency (signed)",
+            tolerance=1e-5,
+            note="parameters frozen: gradients for the input only",
+        )
+
+    # -- revelio -----------------------------------------------------------------
+
+    def revelio(self, method: str) -> Workload:
+        model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
+        runs: dict[str, Callable[[], Tensor]] = {
+            "saliency": lambda: Saliency(model).attribute(inputs, target=targets),
+            "guided_backprop": lambda: GuidedBackprop(model).attribute(inputs, target=targets),
+            "gradcam": lambda: GradCAM(model, layer, reshape).attribute(inputs, target=targets),
+            "guided_gradcam": lambda: GuidedGradCAM(model, layer).attribute(inputs, target=targets),
+        }
+        return Workload(f"revelio {METHOD_TITLES[method]}", "revelio", method, runs[method], self.batch)
+
+    def pytorchrevelio_saliency(self) -> Workload:
+        """Saliency as PytorchRevelio computes it: one image per call, ``loss.backward()`` (parameter gradients)."""
+        model, inputs, targets = self.model, self.inputs, self.targets
+
+        def run() -> Tensor:
+            gradients = []
+            for i, target in enumerate(targets):
+                model.zero_grad(set_to_none=True)
+                x = inputs[i : i + 1].detach().clone().requires_grad_(True)
+                model(x)[0, target].backward()
+                gradients.append(x.grad)
+            model.zero_grad(set_to_none=True)
+            return torch.cat(gradients)
+
+        return Workload(
+            "PytorchRevelio-style Saliency (batch-1 loop)",
+            "PytorchRevelio-style",
+            "saliency",
+            run,
+            self.batch,
+            reference=lambda: Saliency(model).attribute(inputs, target=targets, abs=False),
+            compared_with="revelio Saliency (signed)",
+            note="one image per call, loss.backward() also computes every parameter's gradient",
+        )
+
+    # -- peers -------------------------------------------------------------------
+
+    def peers(self, method: str, use_peers: bool) -> list[Workload]:
+        makers: dict[str, list[tuple[str, str, Callable[[Any], Workload | str]]]] = {
+            "saliency": [("Captum", "Saliency", self._captum_saliency)],
+            "guided_backprop": [
+                ("Captum", "GuidedBackprop", self._captum_guided),
+                ("pytorch-grad-cam", "GuidedBackpropReLUModel", self._gradcam_lib_guided),
+            ],
+            "gradcam": [
+                ("Captum", "LayerGradCam", self._captum_gradcam),
+                ("pytorch-grad-cam", "GradCAM", self._gradcam_lib_gradcam),
+                ("torch-cam", "GradCAM", self._torchcam_gradcam),
+            ],
+            "guided_gradcam": [("Captum", "GuidedGradCam", self._captum_guided_gradcam)],
+        }
+        workloads = []
+        for peer, title, make in makers[method]:
+            name = f"{peer} {title}"
+            if not use_peers:
+                workloads.append(Workload(name, peer, method, None, self.batch, status=SKIPPED, note="--no-peers"))
+                continue
+            module = peers.load(peer)
+            if module is None:
+                workloads.append(Workload(name, peer, method, None, self.batch, status=NOT_INSTALLED))
+                continue
+            made = make(module)
+            if isinstance(made, str):
+                workloads.append(Workload(name, peer, method, None, self.batch, status=NOT_APPLICABLE, note=made))
+            else:
+                made.name = name
+                workloads.append(made)
+        return workloads
+
+    def _peer(self, library: str, method: str, run: Callable[[], Any], **options: Any) -> Workload:
+        return Workload("", library, method, run, self.batch, **options)
+
+    def _captum_saliency(self, captum: Any) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        return self._peer(
+            "Captum",
+            "saliency",
+            lambda: captum.Saliency(model).attribute(inputs.detach().clone(), target=targets, abs=True),
+            reference=lambda: Saliency(model).attribute(inputs, target=targets),
+            compared_with="revelio Saliency",
+        )
+
+    def _captum_guided(self, captum: Any) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        return self._peer(
+            "Captum",
+            "guided_backprop",
+            lambda: captum.GuidedBackprop(model).attribute(inputs.detach().clone(), target=targets),
+            reference=lambda: GuidedBackprop(model).attribute(inputs, target=targets),
+            compared_with="revelio GuidedBackprop",
+            note="hooks nn.ReLU modules only",
+        )
+
+    def _captum_gradcam(self, captum: Any) -> Workload | str:
+        if self.reshape is not None:
+            return "LayerGradCam averages over every dimension after the second: no reshape for ViT tokens"
+        model, inputs, targets, size = self.model, self.inputs, self.targets, self.inputs.shape[-2:]
+        module = dict(model.named_modules())[self.layer]
+
+        def run() -> Tensor:
+            coarse = captum.LayerGradCam(model, module).attribute(
+                inputs.detach().clone(), target=targets, relu_attributions=True
+            )
+            return F.interpolate(coarse, size=tuple(size), mode="bilinear", align_corners=False)
+
+        return self._peer(
+            "Captum",
+            "gradcam",
+            run,
+            reference=lambda: GradCAM(model, self.layer).attribute(inputs, target=targets),
+            compared_with="revelio GradCAM",
+            note="relu_attributions=True, upsampled bilinearly as revelio's",
+        )
+
+    def _captum_guided_gradcam(self, captum: Any) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        module = dict(model.named_modules())[self.layer]
+        return self._peer(
+            "Captum",
+            "guided_gradcam",
+            lambda: captum.GuidedGradCam(model, module).attribute(
+                inputs.detach().clone(), target=targets, interpolate_mode="bilinear"
+            ),
+            reference=lambda: GuidedGradCAM(model, self.layer).attribute(inputs, target=targets),
+            compared_with="revelio GuidedGradCAM",
+            note="interpolate_mode='bilinear'",
+        )
+
+    def _gradcam_lib_gradcam(self, library: Any) -> Workload:
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+        model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
+        module = dict(model.named_modules())[layer]
+        size = tuple(inputs.shape[-2:])
+
+        def run() -> np.ndarray:
+            with library.GradCAM(model=model, target_layers=[module], reshape_transform=reshape) as cam:
+                maps = cam(input_tensor=inputs.detach().clone(), targets=[ClassifierOutputTarget(t) for t in targets])
+            model.zero_grad(set_to_none=True)  # it writes every parameter's .grad; drop them between calls
+            return maps
+
+        def reference() -> Tensor:
+            coarse = GradCAM(model, layer, reshape).attribute(inputs, target=targets, upsample=False)
+            return _minmax(F.interpolate(_minmax(coarse, eps=1e-7), size=size, mode="bilinear"), eps=1e-7)[:, 0]
+
+        return self._peer(
+            "pytorch-grad-cam",
+            "gradcam",
+            run,
+            comparable=lambda maps: torch.from_numpy(np.asarray(maps)),
+            reference=reference,
+            compared_with="revelio GradCAM, min-max normalised per image as pytorch-grad-cam does",
+            note="loss.backward(): computes every parameter's gradient; maps in NumPy, resized with OpenCV",
+        )
+
+    def _gradcam_lib_guided(self, library: Any) -> Workload:
+        # It swaps the model's nn.ReLU modules and puts back plain ones (inplace lost): give it a copy.
+        if self._copy is None:
+            self._copy = copy.deepcopy(self.model)
+        model_copy, inputs, targets = self._copy, self.inputs, self.targets
+
+        def run() -> np.ndarray:
+            guided = library.GuidedBackpropReLUModel(model_copy, device=inputs.device)
+            maps = [guided(inputs[i : i + 1].detach().clone(), target_category=t) for i, t in enumerate(targets)]
+            model_copy.zero_grad(set_to_none=True)
+            return np.stack(maps)
+
+        return self._peer(
+            "pytorch-grad-cam",
+            "guided_backprop",
+            run,
+            comparable=lambda maps: torch.from_numpy(maps).permute(0, 3, 1, 2),
+            reference=lambda: GuidedBackprop(self.model).attribute(inputs, target=targets),
+            compared_with="revelio GuidedBackprop",
+            note="one image per call (it takes batch 1 only), on a copy of the model (it replaces nn.ReLU modules)",
+        )
+
+    def _torchcam_gradcam(self, torchcam: Any) -> Workload:
+        model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
+        size = tuple(inputs.shape[-2:])
+
+        def run() -> Tensor:
+            with torchcam.GradCAM(model, layer, reshape_transform=reshape) as extractor:
+                scores = model(inputs.detach().clone())
+                (cam,) = extractor(class_idx=targets, scores=scores, normalized=False)
+            return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)
+
+        return self._peer(
+            "torch-cam",
+            "gradcam",
+            run,
+            reference=lambda: GradCAM(model, layer, reshape).attribute(inputs, target=targets),
+            compared_with="revelio GradCAM",
+            note="normalized=False, upsampled bilinearly as revelio's",
+        )
+
+
+def _minmax(maps: Tensor, eps: float) -> Tensor:
+    """Per image: ``(m - min) / (max(m - min) + eps)``, as pytorch-grad-cam's ``scale_cam_image``."""
+    flat = maps.flatten(1)
+    shifted = maps - flat.amin(1).view(-1, *([1] * (maps.ndim - 1)))
+    return shifted / (shifted.flatten(1).amax(1).view(-1, *([1] * (maps.ndim - 1))) + eps)

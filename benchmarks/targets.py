@@ -1,0 +1,129 @@
+"""The performance targets, checked against a run's results.
+
+Attribution targets are read from the *primary* configuration: resnet50, batch 8,
+224x224, float32, contiguous when the run has it (the configuration the targets were
+set on), otherwise the first configuration that has every method. Each target is a
+ratio of two workloads of one group, so it never mixes figures from different runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from benchmarks.attribution import FLOOR, FORWARD
+from benchmarks.workload import Group, Workload
+
+PRIMARY = {"model": "resnet50", "batch": 8, "size": 224, "dtype": "float32", "memory_format": "contiguous"}
+
+
+def primary_group(groups: Sequence[Group]) -> Group | None:
+    """The configuration the attribution targets are read from."""
+    for group in groups:
+        if all(group.settings.get(key) == value for key, value in PRIMARY.items()):
+            return group
+    return next((g for g in groups if len(g.settings.get("methods", ())) == 4), groups[0] if groups else None)
+
+
+def _median(group: Group, name: str) -> float | None:
+    workload = group.by_name(name)
+    return workload.median() if workload is not None and workload.ok else None
+
+
+def _rate(workload: Workload | None) -> float | None:
+    if workload is None or not workload.ok or not workload.times:
+        return None
+    return workload.items / workload.median()
+
+
+def _entry(
+    target_id: str,
+    description: str,
+    value: float | None,
+    limit: float,
+    sense: str,
+    where: str,
+    detail: str = "",
+    informational: bool = False,
+) -> dict[str, Any]:
+    if value is None or informational:
+        passed = None
+    else:
+        passed = value <= limit if sense == "<=" else value >= limit
+    entry = {
+        "id": target_id,
+        "target": description,
+        "limit": f"{sense} {limit:g}",
+        "measured": value,
+        "passed": passed,
+        "measured_on": where,
+    }
+    if informational:
+        entry["informational"] = True
+    if detail:
+        entry["detail"] = detail
+    if value is not None and passed is False:
+        entry["missed_by"] = f"{abs(value / limit - 1) * 100:.1f}%"
+    return entry
+
+
+def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str, Any]]:
+    """Every target that the run's groups can answer, with the measured value and pass / miss."""
+    entries: list[dict[str, Any]] = []
+    group = primary_group(attribution)
+    if group is not None:
+        where = group.title
+        forward, floor = _median(group, FORWARD), _median(group, FLOOR)
+
+        def ratio(name: str, base: float | None) -> float | None:
+            value = _median(group, name)
+            return value / base if value is not None and base else None
+
+        entries.append(_entry("saliency", "revelio Saliency / forward+input-backward floor",
+                              ratio("revelio Saliency", floor), 1.03, "<=", where))
+        entries.append(_entry("guided_backprop", "revelio GuidedBackprop / forward+input-backward floor",
+                              ratio("revelio GuidedBackprop", floor), 1.05, "<=", where))
+        entries.append(_entry("gradcam", "revelio GradCAM / bare forward (no_grad)",
+                              ratio("revelio GradCAM", forward), 1.05, "<=", where))
+        entries.append(_entry("guided_gradcam", "revelio GuidedGradCAM / revelio GuidedBackprop",
+                              ratio("revelio GuidedGradCAM", _median(group, "revelio GuidedBackprop")), 1.15, "<=",
+                              where))
+        gradcam, bare = group.by_name("revelio GradCAM"), group.by_name(FORWARD)
+        memory = None
+        if gradcam is not None and bare is not None and gradcam.peak_bytes and bare.peak_bytes:
+            memory = gradcam.peak_bytes / bare.peak_bytes
+        entries.append(_entry("gradcam_memory", "revelio GradCAM peak memory / bare forward (no_grad) peak memory",
+                              memory, 1.3, "<=", where))
+    for am_group in am:
+        if not am_group.title.startswith("activation maximization"):
+            continue
+        where = am_group.title
+        batch = am_group.settings["batch"]
+        for variant in am_group.settings["variants"]:
+            base = _rate(am_group.by_name(f"PytorchRevelio-style {variant} x1"))
+            single = _rate(am_group.by_name(f"revelio {variant} x1"))
+            entries.append(_entry(
+                f"am_{variant}", f"activation maximization, {variant}: revelio units/s (1 unit per call) / "
+                "PytorchRevelio-style units/s", single / base if single and base else None, 2.5, ">=", where))
+            batched = _rate(am_group.by_name(f"revelio {variant} x{batch}"))
+            gpu = am_group.device.type == "cuda"
+            entries.append(_entry(
+                f"am_batch_{variant}", f"activation maximization, {variant}: per-unit throughput, {batch} units per "
+                "call / 1 unit per call", batched / single if batched and single else None, 8.0, ">=", where,
+                detail="" if gpu and batch >= 16 else "a target for 16 units per call on a GPU; here for information",
+                informational=not (gpu and batch >= 16)))
+            blur = next((w for w in am_group.workloads if w.method == f"regularizer {variant}"), None)
+            run = _median(am_group, f"revelio {variant} x1")
+            if blur is not None:
+                share = blur.median() / run if blur.ok and blur.times and run else None
+                whole = _median(am_group, "revelio plain x1")
+                detail = ""
+                if run and whole:
+                    detail = f"whole-run difference to plain: {100 * (1 - whole / run):+.1f}% of the {variant} run"
+                entries.append(_entry(f"regularizer_{variant}", f"{type_name(blur)} time / {variant} run time "
+                                      "(1 unit per call)", share, 0.15, "<=", where, detail))
+    return entries
+
+
+def type_name(workload: Workload) -> str:
+    return workload.name.split(" alone")[0]

@@ -1,0 +1,185 @@
+"""The benchmark suite runs (``python -m benchmarks --quick``) and its output holds together.
+
+These tests assert the output's structure and the numerical agreement of the peers with
+revelio, never timings: the machine running them may be shared and slow.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PEER_MODULES = {"Captum": "captum", "pytorch-grad-cam": "pytorch_grad_cam", "torch-cam": "torchcam"}
+
+
+def _installed(peer: str) -> bool:
+    return importlib.util.find_spec(PEER_MODULES[peer]) is not None
+
+
+def _run(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("benchmarks")
+    completed = _run("--quick", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return out, json.loads((out / "results.json").read_text())
+
+
+def _workloads(group):
+    return {w["name"]: w for w in group["workloads"]}
+
+
+def _group(results, model):
+    return next(g for g in results["attribution"] if g["settings"]["model"] == model)
+
+
+def test_outputs_exist(quick):
+    out, results = quick
+    assert (out / "results.md").read_text().startswith("# revelio benchmarks")
+    if importlib.util.find_spec("revelio.render") is not None:
+        assert (out / "chart.png").stat().st_size > 1000
+        assert "chart.png" in results["charts"]
+
+
+def test_json_records_machine_versions_and_settings(quick):
+    _, results = quick
+    assert results["suite"] == "revelio benchmarks"
+    assert results["command"].startswith("python -m benchmarks --quick")
+    assert results["machine"]["device"] == "cpu"
+    assert results["machine"]["cpu_count"] >= 1
+    for package in ("python", "torch", "torchvision", "revelio", "Captum", "pytorch-grad-cam", "torch-cam"):
+        assert results["versions"][package]
+    for peer in PEER_MODULES:
+        assert (results["versions"][peer] == "not installed") == (not _installed(peer))
+    assert [g["settings"]["model"] for g in results["attribution"]] == ["resnet18", "densenet121"]
+    titles = [g["title"] for g in results["featureviz"]]
+    assert titles[0].startswith("activation maximization") and titles[1].startswith("deep dream")
+
+
+def test_every_timed_workload_has_its_figures(quick):
+    _, results = quick
+    for group in results["attribution"] + results["featureviz"]:
+        assert group["rounds"] >= 1
+        for w in group["workloads"]:
+            if w["status"] != "ok":
+                assert w["status"] in ("not installed", "not applicable", "skipped"), w
+                continue
+            assert len(w["times_s"]) == group["rounds"], w["name"]
+            assert 0 < w["min_s"] <= w["q1_s"] <= w["median_s"] <= w["q3_s"] <= w["max_s"]
+            assert math.isclose(w["items_per_s"], w["items_per_call"] / w["median_s"])
+            assert w["peak_memory_mb"] >= 0
+
+
+def test_attribution_groups_hold_floors_methods_and_peers(quick):
+    _, results = quick
+    for group in results["attribution"]:
+        names = _workloads(group)
+        for name in ("forward (no_grad)", "forward + input backward", "revelio Saliency", "revelio GuidedBackprop",
+                     "revelio GradCAM", "revelio GuidedGradCAM", "PytorchRevelio-style Saliency (batch-1 loop)",
+                     "Captum Saliency", "Captum GuidedBackprop", "Captum LayerGradCam", "Captum GuidedGradCam",
+                     "pytorch-grad-cam GradCAM", "pytorch-grad-cam GuidedBackpropReLUModel", "torch-cam GradCAM"):
+            assert name in names, name
+        for w in group["workloads"]:
+            if w["library"] in PEER_MODULES and not _installed(w["library"]):
+                assert w["status"] == "not installed"
+
+
+def test_floor_and_baselines_agree_with_revelio(quick):
+    _, results = quick
+    for group in results["attribution"]:
+        names = _workloads(group)
+        assert names["forward + input backward"]["agrees"] is True
+        assert names["PytorchRevelio-style Saliency (batch-1 loop)"]["agrees"] is True
+    am = _workloads(results["featureviz"][0])
+    assert am["PytorchRevelio-style plain x1"]["agrees"] is True
+    assert am["floor: truncated loop x1"]["agrees"] is True
+    dream = _workloads(results["featureviz"][1])
+    assert dream["PytorchRevelio-style deep dream x1"]["agrees"] is True
+
+
+def test_peers_agree_where_they_compute_the_same_thing(quick):
+    _, results = quick
+    resnet = _workloads(_group(results, "resnet18"))
+    for w in resnet.values():
+        if w["library"] in PEER_MODULES and w["status"] == "ok":
+            assert w["agrees"] is True, (w["name"], w["relative_error"])
+            assert w["relative_error"] <= 1e-4
+
+
+def test_disagreeing_peers_are_flagged(quick):
+    # DenseNet121 ends with a functional F.relu(features, inplace=True). Captum and
+    # pytorch-grad-cam's guided backprop only see nn.ReLU modules; torch-cam and
+    # pytorch-grad-cam record features.norm5's output after that in-place ReLU.
+    out, results = quick
+    densenet = _workloads(_group(results, "densenet121"))
+    expected = {
+        "Captum GuidedBackprop": False,
+        "Captum GuidedGradCam": False,
+        "pytorch-grad-cam GuidedBackpropReLUModel": False,
+        "Captum LayerGradCam": True,
+        "Captum Saliency": True,
+    }
+    for name, agrees in expected.items():
+        w = densenet[name]
+        if w["status"] == "not installed":
+            continue
+        assert w["agrees"] is agrees, (name, w["relative_error"])
+        if not agrees:
+            assert w["relative_error"] > 0.01
+    markdown = (out / "results.md").read_text()
+    if densenet["Captum GuidedBackprop"]["status"] == "ok":
+        assert any(line.startswith("| Captum GuidedBackprop |") and "**NO**" in line for line in markdown.splitlines())
+
+
+def test_targets_are_evaluated(quick):
+    _, results = quick
+    ids = {t["id"] for t in results["targets"]}
+    assert {"saliency", "guided_backprop", "gradcam", "guided_gradcam", "gradcam_memory", "am_plain",
+            "regularizer_gaussian", "regularizer_bilateral"} <= ids
+    for t in results["targets"]:
+        assert t["measured"] is not None, t
+        assert t["passed"] in (True, False, None)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_a_gpu_fails_clearly(tmp_path):
+    completed = _run("--device", "cuda", "--out", str(tmp_path), timeout=120)
+    assert completed.returncode == 2
+    assert "no CUDA GPU" in completed.stderr
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_half_precision_on_cpu_fails_clearly(tmp_path):
+    completed = _run("--dtype", "bfloat16", "--out", str(tmp_path), timeout=120)
+    assert completed.returncode == 2
+    assert "CUDA" in completed.stderr
+
+
+def test_measure_helpers():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.measure import relative_error, rotated, summary
+    finally:
+        sys.path.remove(str(ROOT))
+    stats = summary([3.0, 1.0, 2.0, 4.0])
+    assert stats["median_s"] == 2.5 and stats["min_s"] == 1.0 and stats["max_s"] == 4.0
+    assert stats["q1_s"] <= stats["median_s"] <= stats["q3_s"]
+    assert rotated([1, 2, 3], 1) == [2, 3, 1] and rotated([1, 2, 3], 3) == [1, 2, 3]
+    expected = torch.tensor([1.0, -2.0])
+    assert relative_error(torch.tensor([1.0, -1.0]), expected) == 0.5
+    assert relative_error(torch.zeros(3), expected) == math.inf
