@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from revelio.attribution import METHODS, LayerAttribution, create_method
+from revelio.attribution import METHODS, create_method
 from revelio.errors import TargetError
 from revelio.io import check_writable, read_image, staged_output
 from revelio.zoo import ZooModel

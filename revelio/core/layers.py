@@ -13,7 +13,6 @@ from revelio.core.state import preserved_model_state
 from revelio.errors import LayerNotFoundError
 
 
-
 def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Module]:
     """Return ``(dotted_name, module)`` for ``layer`` inside ``model``.
 

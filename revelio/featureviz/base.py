@@ -32,6 +32,7 @@ from revelio.featureviz.regularizers import Regularizer, as_regularizer
 from revelio.featureviz.schedules import Schedule, as_schedule
 from revelio.featureviz.steps import StepRule, as_step_rule
 
+
 @dataclass
 class Visualization:
     """The result of :meth:`FeatureVisualizer.visualize`.

@@ -9,8 +9,8 @@ from html.parser import HTMLParser
 import cv2
 import numpy as np
 import pytest
-from browser import PROBE, run_chromium
 import torch
+from browser import PROBE, run_chromium
 
 from revelio.errors import InputError
 from revelio.render import HtmlReport, grid, line_chart

@@ -11,7 +11,7 @@ from torch.overrides import TorchFunctionMode
 from revelio import zoo
 from revelio.core.layers import resolve_layer
 from revelio.errors import ModelNotFoundError, RevelioError, WeightsError
-from revelio.zoo import CLASS_NAMES, BUNDLED, ShapesCNN, ZooModel, load, make_batch
+from revelio.zoo import BUNDLED, CLASS_NAMES, ShapesCNN, ZooModel, load, make_batch
 from revelio.zoo.train import TEST_SEED, evaluate
 
 WEIGHTS = resources.files("revelio.zoo").joinpath("weights", "shapes_cnn.pt")
