@@ -19,6 +19,7 @@ import copy
 import torch
 from torch import nn
 
+from revelio.eval.known_answers import seeded
 from revelio.eval.methods import build_explainer
 from revelio.eval.outcome import Measurement
 
@@ -33,9 +34,9 @@ CRITERION = f"shift input by c, fold -c*sum(W1) into first bias: maps equal to {
 
 def invariance_net(seed: int = 0, classes: int = 4) -> nn.Module:
     """Valid conv (``"0"``), ReLU, conv, ReLU (``"3"``: the CAM layer), GAP, linear; seeded."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
             nn.Conv2d(3, 8, 3),
             nn.ReLU(),
             nn.Conv2d(8, 8, 3, padding=1),
@@ -43,7 +44,8 @@ def invariance_net(seed: int = 0, classes: int = 4) -> nn.Module:
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(8, classes),
-        ).eval()
+        ),
+    )
 
 
 def shifted_twin(net: nn.Sequential, shift: tuple[float, ...] = SHIFT) -> nn.Sequential:

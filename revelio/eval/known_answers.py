@@ -15,6 +15,8 @@ The nets are seeded and tiny; the checks do not depend on the model under test.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -38,18 +40,23 @@ CRITERIA: dict[str, str] = {
 }
 
 
-def linear_net(seed: int = 0, size: int = 8, classes: int = 4) -> nn.Module:
-    """``Flatten`` then ``Linear(3 * size * size, classes)``, seeded."""
+def seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
+    """``build()`` in eval mode, its weights initialised from ``seed``; the global RNG is left as it was."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)).eval()
+        return build().eval()
+
+
+def linear_net(seed: int = 0, size: int = 8, classes: int = 4) -> nn.Module:
+    """``Flatten`` then ``Linear(3 * size * size, classes)``, seeded."""
+    return seeded(seed, lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)))
 
 
 def relu_free_net(seed: int = 0, classes: int = 4) -> nn.Module:
     """Two convolutions with tanh, global average pooling, a linear layer; no ReLU anywhere."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
             nn.Conv2d(3, 6, 3, padding=1),
             nn.Tanh(),
             nn.Conv2d(6, 6, 3, padding=1),
@@ -57,14 +64,15 @@ def relu_free_net(seed: int = 0, classes: int = 4) -> nn.Module:
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(6, classes),
-        ).eval()
+        ),
+    )
 
 
 def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
     """Conv, ReLU, 2x2 max pooling, conv, ReLU (layer ``"4"``: the CAM features), GAP, linear (``"7"``)."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return nn.Sequential(
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
             nn.Conv2d(3, 8, 3, padding=1),
             nn.ReLU(),
             nn.MaxPool2d(2),
@@ -73,7 +81,8 @@ def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(8, classes),
-        ).eval()
+        ),
+    )
 
 
 def known_answer(method: str, *, seed: int = 0, images: int = 6) -> Measurement:
