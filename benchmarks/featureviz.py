@@ -26,7 +26,8 @@ Throughput is units (channels) or images per second: ``items / median seconds``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -85,19 +86,7 @@ def pytorchrevelio_am(
 ) -> Tensor:
     """One unit, PytorchRevelio's way (see the module docstring); returns the final [0, 1] image."""
     normalize = _Normalizer(start.device)
-    module = dict(model.named_modules())[layer]
-    store: dict[str, Tensor] = {}
-
-    def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
-        store["activation"] = output
-        return output.clone()  # the true output is kept: an in-place ReLU after the layer changes the copy
-
-    was_training = model.training
-    model.train()
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
-    handle = module.register_forward_hook(hook)
-    try:
+    with _pytorchrevelio_model(model, layer) as store:
         image = start.detach().clone().requires_grad_(True)
         for step in range(steps):
             progress = step / (steps - 1) if steps > 1 else 1.0
@@ -111,10 +100,35 @@ def pytorchrevelio_am(
                 image = _opencv_bilateral(image, progress)
             image = image.clamp(0, 1).requires_grad_(True)
         return image.detach()
+
+
+@contextlib.contextmanager
+def _pytorchrevelio_model(model: nn.Module, layer: str) -> Iterator[dict[str, Tensor]]:
+    """The model as PytorchRevelio runs it: train mode, all parameters requiring grad, a hook on ``layer``.
+
+    Yields the dict whose ``"activation"`` the hook sets; mode, flags and ``.grad`` are restored afterwards.
+    """
+    module = dict(model.named_modules())[layer]
+    store: dict[str, Tensor] = {}
+
+    def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
+        store["activation"] = output
+        return output.clone()  # the true output is kept: an in-place ReLU after the layer changes the copy
+
+    was_training = model.training
+    flags = [parameter.requires_grad for parameter in model.parameters()]
+    model.train()
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    handle = module.register_forward_hook(hook)
+    try:
+        yield store
     finally:
         handle.remove()
         model.zero_grad(set_to_none=True)
         model.train(was_training)
+        for parameter, flag in zip(model.parameters(), flags):
+            parameter.requires_grad_(flag)
 
 
 def _ascend(image: Tensor, gradient: Tensor, lr: float) -> Tensor:
@@ -289,20 +303,8 @@ def pytorchrevelio_dream(
     as :class:`~revelio.featureviz.DeepDream`; ``image`` is in [0, 1].
     """
     normalize = _Normalizer(image.device)
-    module = dict(model.named_modules())[layer]
-    store: dict[str, Tensor] = {}
-
-    def hook(module: nn.Module, args: object, output: Tensor) -> Tensor:
-        store["activation"] = output
-        return output.clone()
-
     generator = torch.Generator().manual_seed(seed)
-    was_training = model.training
-    model.train()
-    for parameter in model.parameters():
-        parameter.requires_grad_(True)
-    handle = module.register_forward_hook(hook)
-    try:
+    with _pytorchrevelio_model(model, layer) as store:
         sizes = octave_sizes(tuple(image.shape[-2:]), octaves, scale)
         detail = torch.zeros_like(image[..., : sizes[0][0], : sizes[0][1]])
         for size in sizes:
@@ -320,10 +322,6 @@ def pytorchrevelio_dream(
                 current = current.clamp(0, 1).requires_grad_(True)
             detail = current.detach() - base
         return current.detach()
-    finally:
-        handle.remove()
-        model.zero_grad(set_to_none=True)
-        model.train(was_training)
 
 
 def octave_sizes(size: tuple[int, int], octaves: int, scale: float) -> list[tuple[int, int]]:
