@@ -35,7 +35,7 @@ from benchmarks.attribution import METHODS, attribution_group
 from benchmarks.featureviz import am_group, dream_group
 from benchmarks.measure import DTYPES, MEMORY_FORMATS, BenchmarkError, autocast, resolve_device
 from benchmarks.sanity import run_sanity
-from benchmarks.targets import evaluate, primary_group
+from benchmarks.targets import evaluate, primary_group, verdict
 from benchmarks.workload import Group, check_agreement, log, measure_memory, time_group
 
 FEATUREVIZ = ("am", "deep_dream")
@@ -359,11 +359,6 @@ def _measure(group: Group, rounds: int, warmup: int, memory: bool) -> None:
 
 def _print_targets(targets: list[dict[str, Any]]) -> None:
     for t in targets:
-        if t.get("informational"):
-            verdict = "info"
-        elif t["passed"] is None:
-            verdict = "n/a"
-        else:
-            verdict = "met" if t["passed"] else "MISSED"
         value = "" if t["measured"] is None else f"{t['measured']:.3f}"
-        print(f"{verdict:>6}  {value:>7} {t['limit']:>7}  {t['target']}")
+        label = verdict(t)
+        print(f"{label.upper() if label == 'missed' else label:>6}  {value:>7} {t['limit']:>7}  {t['target']}")

@@ -15,7 +15,9 @@ import torch
 
 from benchmarks import peers
 from benchmarks.attribution import FLOOR, FORWARD, METHOD_TITLES, METHODS
+from benchmarks.targets import verdict
 from benchmarks.workload import Group, Workload
+from revelio.io import json_safe
 
 PEER_ORDER = ("revelio", "Captum", "pytorch-grad-cam", "torch-cam", "PytorchRevelio-style")
 
@@ -77,19 +79,7 @@ def versions() -> dict[str, str]:
 
 
 def write_json(path: Path, results: dict[str, Any]) -> None:
-    path.write_text(json.dumps(_jsonable(results), indent=1, allow_nan=False) + "\n")
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    return str(value)
+    path.write_text(json.dumps(json_safe(results), indent=1, allow_nan=False) + "\n")
 
 
 # -- Markdown -----------------------------------------------------------------------------
@@ -184,12 +174,9 @@ def _baseline_rate(group: Group, workload: Workload) -> float | None:
 def targets_table(targets: Sequence[dict[str, Any]]) -> str:
     lines = ["| target | limit | measured | result |", "|---|---:|---:|---|"]
     for t in targets:
-        if t.get("informational"):
-            result = "for information"
-        elif t["passed"] is None:
-            result = "not measured"
-        else:
-            result = "met" if t["passed"] else f"**missed** by {t['missed_by']}"
+        result = {"info": "for information", "n/a": "not measured", "met": "met"}.get(verdict(t)) or (
+            f"**missed** by {t['missed_by']}"
+        )
         measured = _fmt(t["measured"]) if t["measured"] is not None else ""
         lines.append(f"| {t['target']} | {t['limit']} | {measured} | {result} |")
     return "\n".join(lines)

@@ -67,6 +67,15 @@ def _entry(
     return entry
 
 
+def verdict(entry: dict[str, Any]) -> str:
+    """``"info"``, ``"n/a"`` (not measured), ``"met"`` or ``"missed"`` for one target entry."""
+    if entry.get("informational"):
+        return "info"
+    if entry["passed"] is None:
+        return "n/a"
+    return "met" if entry["passed"] else "missed"
+
+
 def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str, Any]]:
     """Every target that the run's groups can answer, with the measured value and pass / miss."""
     entries: list[dict[str, Any]] = []

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -90,3 +92,19 @@ def staged_output(folder: str | Path) -> Iterator[Path]:
                 os.replace(source, destination)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` as plain JSON data: dict keys as strings, tuples and arrays as lists,
+    NaN and infinities as ``None`` (JSON has no such numbers), anything else as ``str``."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if hasattr(value, "tolist"):
+        return json_safe(value.tolist())
+    return str(value)

@@ -8,7 +8,6 @@ PNG figures (:meth:`~SanityReport.write`, through :mod:`revelio.render`).
 from __future__ import annotations
 
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from revelio.eval.expectations import ATTRIBUTION_CHECKS, CHECKS, FEATUREVIZ_CHE
 from revelio.eval.expectations import TITLES as FEATUREVIZ_TITLES
 from revelio.eval.methods import TITLES as METHOD_TITLES
 from revelio.eval.outcome import STATUSES, Expectation, Status
+from revelio.io import json_safe
 
 SHORT: dict[str, str] = {
     "pass": "pass",
@@ -129,7 +129,7 @@ class SanityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data (``json.dumps``-able; NaN becomes ``None``)."""
-        return _clean(
+        return json_safe(
             {
                 "model": self.model,
                 "settings": self.settings,
@@ -274,17 +274,3 @@ def _aligned(rows: list[list[str]]) -> list[str]:
 
 def _escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    if hasattr(value, "tolist"):
-        return _clean(value.tolist())
-    return str(value)
