@@ -40,18 +40,21 @@ from benchmarks.workload import Group, Workload
 from revelio.featureviz import (
     IMAGENET_MEAN,
     IMAGENET_STD,
-    VARIANTS,
     ActivationMaximization,
     DeepDream,
     channel,
     deepdream,
+    get_preset,
 )
 
 AGREEMENT_STEPS = 3
 """Steps of the short runs whose results are compared (plain variant, same start image)."""
 
+PYTORCHREVELIO_VARIANTS = ("plain", "gaussian", "bilateral")
+"""PytorchRevelio's three variants, each against revelio's preset of the same name."""
+
 BLUR_SETTINGS = {
-    # PytorchRevelio-style equivalents of revelio's VARIANTS: (start, end) schedules
+    # PytorchRevelio-style equivalents of revelio's presets: (start, end) schedules
     "gaussian": {"sigma": (1.0, 0.3)},
     "bilateral": {"kernel_size": 5, "sigma_space": (2.0, 1.0), "sigma_color": (0.5, 0.1)},
 }
@@ -182,7 +185,7 @@ def am_group(
     steps: int,
     batch: int,
     device: torch.device,
-    variants: Sequence[str] = tuple(VARIANTS),
+    variants: Sequence[str] = PYTORCHREVELIO_VARIANTS,
     baseline: bool = True,
 ) -> Group:
     """Activation-maximization workloads for one model and layer."""
@@ -204,7 +207,7 @@ def am_group(
                     **_am_agreement(model, layer, start, normalize, variant, "plain PytorchRevelio-style"),
                 )
             )
-        am = ActivationMaximization.variant(variant, model, image_size=size, steps=steps)
+        am = get_preset(variant).create(model, image_size=size, steps=steps)
         workloads.append(
             Workload(f"revelio {variant} x1", "revelio", f"am {variant}", lambda am=am: am.visualize(channel(layer, 0)), 1)
         )
@@ -233,7 +236,7 @@ def am_group(
         )
     image = torch.rand(1, 3, size, size, generator=generator).to(device)
     for variant in variants:
-        regularizers = VARIANTS[variant]()
+        regularizers = get_preset(variant).create(model).regularizers
         if not regularizers:
             continue
         (regularizer,) = regularizers

@@ -11,6 +11,14 @@ class RevelioError(Exception):
     """Base class of every error revelio raises on purpose."""
 
 
+class MethodNotFoundError(RevelioError, ValueError):
+    """A method name that is not in the registry (:mod:`revelio.registry`)."""
+
+
+class RegistryError(RevelioError, ValueError):
+    """A method spec that is not well formed, or a name that is already registered."""
+
+
 class LayerNotFoundError(RevelioError, ValueError):
     """A layer name that is not a submodule of the model."""
 
@@ -61,3 +69,20 @@ class DistributedError(RevelioError, RuntimeError):
 
 class IncompleteOutputError(RevelioError, RuntimeError):
     """Results that are missing or fail verification where a finished run must have them."""
+
+
+class DefaultLayerWarning(UserWarning):
+    """A layer method was given no layer and picked one itself; pass ``layer=`` to choose."""
+
+
+def warn_caller(message: str, category: type[Warning] = RuntimeWarning) -> None:
+    """Warn with the location of the first caller outside revelio, wherever in revelio the warning arises."""
+    import os
+    import sys
+    import warnings
+
+    package = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    frame, level = sys._getframe(1), 2  # level 2: the caller of warn_caller
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

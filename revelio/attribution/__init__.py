@@ -1,21 +1,29 @@
-"""Attribution: which input pixels drive a model's score for a class."""
+"""Attribution: which input pixels drive a model's score for a class.
 
-from revelio.attribution.base import Attribution, LayerAttribution
-from revelio.attribution.gradcam import GradCAM, GuidedGradCAM, vit_reshape
+Every method is a subclass of :class:`Attribution` (input methods) or
+:class:`LayerAttribution` (methods that explain an inner layer), and is listed in
+:mod:`revelio.registry`, which the command line, the sanity checks, the benchmarks and
+dataset runs read.
+"""
+
+from revelio.attribution.base import Attribution, Explanation, LayerAttribution
+from revelio.attribution.controls import EdgeDetector, RandomMap
+from revelio.attribution.gradcam import GradCAM, GuidedGradCAM
 from revelio.attribution.guided import Deconvolution, GuidedBackprop, ModifiedReLUGradient
-from revelio.attribution.registry import METHODS, create_method
 from revelio.attribution.saliency import Saliency
+from revelio.core.reshape import vit_reshape
 
 __all__ = [
     "Attribution",
     "Deconvolution",
+    "EdgeDetector",
+    "Explanation",
     "GradCAM",
     "GuidedBackprop",
     "GuidedGradCAM",
     "LayerAttribution",
-    "METHODS",
     "ModifiedReLUGradient",
+    "RandomMap",
     "Saliency",
-    "create_method",
     "vit_reshape",
 ]

@@ -1,27 +1,66 @@
 """Base classes: a new attribution method is one subclass with one method.
 
-:class:`Attribution` owns the plumbing every method shares: input and target checks
-before any work, the model-state guard (eval mode for the call, parameters frozen so
-no parameter gradient is computed, hooks and flags restored afterwards, also on
-error), and option checking against the subclass's signature. A subclass implements
-only :meth:`Attribution._attribute`.
+A subclass implements :meth:`Attribution.attribute` with its options as keyword-only
+arguments, so that ``help()`` and IDEs show them::
+
+    class GradientXInput(Attribution):
+        def attribute(self, inputs, target=None, *, channels_sum: bool = False) -> Tensor:
+            maps = inputs * self.input_gradient(inputs, target)
+            return maps.sum(dim=1, keepdim=True) if channels_sum else maps
+
+The base class wraps that method (once, when the subclass is defined) in the plumbing
+every method shares, run before the method's own code: the inputs and the target are
+checked, the options are bound against the signature (a misspelt option names the
+valid ones), and the call runs under the model-state guard (eval mode for the call,
+parameters frozen so that no parameter gradient is computed, hooks and flags
+restored afterwards, also on error). Inside ``attribute``, ``target`` arrives checked,
+as a :class:`~revelio.core.targets.Target`.
+
+:meth:`Attribution.explain` runs the same method and also returns what the model
+said: its output, the classes explained and their scores, from the method's own
+forward pass.
 """
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
-import warnings
 from abc import ABC, abstractmethod
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
-from revelio.core.layers import resolve_layer
+from revelio.core.layers import find_default_layer, resolve_layer
 from revelio.core.overrides import BackwardRule, ReLUOverride
 from revelio.core.state import preserved_model_state
 from revelio.core.targets import Target, TargetSpec, resolve_target
-from revelio.errors import InputError
+from revelio.errors import DefaultLayerWarning, InputError, warn_caller
+
+Self = TypeVar("Self", bound="Attribution")
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Maps and what the model said, from one call of :meth:`Attribution.explain`.
+
+    Attributes:
+        maps: the attribution maps, as :meth:`Attribution.attribute` returns them.
+        output: the model's output for the inputs (detached; a dict or tuple when the
+            model returns one).
+        classes: the class explained per example, ``Tensor[N]`` (the top class when the
+            target was ``None``); ``None`` for a callable target.
+        scores: the explained score per example, ``Tensor[N]`` (a logit, or what a
+            callable target returned).
+    """
+
+    maps: Tensor
+    output: Any
+    classes: Tensor | None
+    scores: Tensor
 
 
 class Attribution(ABC):
@@ -29,9 +68,9 @@ class Attribution(ABC):
 
     Args:
         model: any ``nn.Module`` mapping a batch of inputs to an output. It is run in
-            eval mode for the call and left exactly as it was found.
+            eval mode for each call and left exactly as it was found.
 
-    Subclasses implement :meth:`_attribute`; its keyword-only arguments are the
+    Subclasses implement :meth:`attribute`; its keyword-only arguments are the
     method's options, checked by name before any work.
     """
 
@@ -40,6 +79,13 @@ class Attribution(ABC):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        implementation = cls.__dict__.get("attribute")
+        if implementation is not None and not hasattr(implementation, "_implementation"):
+            cls.attribute = _public(implementation)  # type: ignore[method-assign]
+
+    @abstractmethod
     def attribute(self, inputs: Tensor, target: TargetSpec = None, **options: Any) -> Tensor:
         """Return the attribution of ``target`` for each example of ``inputs``.
 
@@ -57,31 +103,64 @@ class Attribution(ABC):
         Gradients are enabled for the call, so it also works inside ``torch.no_grad()``;
         inside ``torch.inference_mode()`` it raises ``RuntimeError``.
         """
-        self._check_inputs(inputs)
-        checked_target = resolve_target(target, inputs.shape[0])
-        signature = inspect.signature(self._attribute)
-        try:
-            signature.bind(inputs, checked_target, **options)
-        except TypeError as error:
-            valid = [name for name, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
-            raise TypeError(
-                f"{type(self).__name__}.attribute: {error}; its options are: {', '.join(valid) or 'none'}"
-            ) from None
-        if torch.is_inference_mode_enabled():
-            raise RuntimeError(
-                f"{type(self).__name__} needs gradients, which torch.inference_mode() disables; call it "
-                "outside that block (inside torch.no_grad() is fine: gradients are enabled for the call)"
-            )
-        with preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
-            return self._attribute(inputs, checked_target, **options)
 
-    __call__ = attribute
+    def explain(self, inputs: Tensor, target: TargetSpec = None, **options: Any) -> Explanation:
+        """:meth:`attribute`, and what the model said: its output, the classes and their scores.
 
-    @abstractmethod
-    def _attribute(self, inputs: Tensor, target: Target, **options: Any) -> Tensor:
-        """Compute the attribution; inputs and target are already checked."""
+        Same arguments and checks as :meth:`attribute`. The output comes from the
+        method's own forward pass (a method that never runs the model, such as a
+        control, gets one forward pass more).
+        """
+        implementation = getattr(type(self).attribute, "_implementation", None)
+        if implementation is None:
+            raise TypeError(f"{type(self).__name__}.attribute is not a revelio method")
+        return _run(self, implementation, inputs, target, options, explain=True)
 
-    def _check_inputs(self, inputs: Any) -> None:
+    def __call__(self, inputs: Tensor, target: TargetSpec = None, **options: Any) -> Tensor:
+        """Same as :meth:`attribute`."""
+        return self.attribute(inputs, target, **options)
+
+    def options(self) -> dict[str, Any]:
+        """The method's options and their defaults: the keyword-only arguments of :meth:`attribute`."""
+        return _options(type(self).attribute)
+
+    def rebind(self: Self, model: nn.Module) -> Self:
+        """The same method with the same settings, for another model of the same architecture.
+
+        The sanity checks use it to explain randomised or retrained copies of a model.
+        """
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        clone = copy.copy(self)
+        clone.model = model
+        return clone
+
+    # -- for subclasses --------------------------------------------------------------
+
+    def input_gradient(self, inputs: Tensor, target: TargetSpec | Target, rule: BackwardRule | None = None) -> Tensor:
+        """Gradient of the target scores w.r.t. ``inputs``, every ReLU following ``rule`` if given.
+
+        One forward and one backward pass; gradients are computed for the input only.
+        """
+        target = resolve_target(target, inputs.shape[0])
+        # a copy: an inference tensor cannot be made to require grad, and the caller's tensor stays out of the graph
+        x = inputs.detach().clone().requires_grad_(True)
+        if rule is None:
+            output = self.model(x)
+        else:
+            with ReLUOverride(rule) as override:
+                output = self.model(x)
+        scores, _ = target.scores(output)
+        (gradient,) = torch.autograd.grad(scores.sum(), x)
+        if rule is not None:
+            warn_if_no_relu(override, type(self).__name__)
+        return gradient
+
+    def prepare(self, inputs: Tensor) -> None:
+        """Called before each call's state guard, once the inputs are checked; a hook for subclasses."""
+
+    def check_inputs(self, inputs: Any) -> None:
+        """Refuse inputs that no method can explain, before any work (a subclass may add its own checks)."""
         if not isinstance(inputs, Tensor):
             raise InputError(f"inputs must be a torch.Tensor batch (N, C, H, W), got {type(inputs).__name__}")
         if not inputs.is_floating_point():
@@ -105,20 +184,6 @@ class Attribution(ABC):
                 f"move them with inputs.to({str(device)!r})"
             )
 
-    def _input_gradient(self, inputs: Tensor, target: Target, rule: BackwardRule | None = None) -> Tensor:
-        """Gradient of the target scores w.r.t. ``inputs``, ReLUs following ``rule`` if given."""
-        # a copy: an inference tensor cannot be made to require grad, and the caller's tensor stays out of the graph
-        x = inputs.detach().clone().requires_grad_(True)
-        if rule is None:
-            output = self.model(x)
-        else:
-            with ReLUOverride(rule) as override:
-                output = self.model(x)
-            warn_if_no_relu(override, type(self).__name__)
-        scores, _ = target.scores(output)
-        (gradient,) = torch.autograd.grad(scores.sum(), x)
-        return gradient
-
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.model).__name__})"
 
@@ -131,22 +196,101 @@ class LayerAttribution(Attribution):
         layer: a submodule of ``model`` or its dotted name (``"layer4"``,
             ``"features.28"``); a wrong name raises
             :class:`~revelio.errors.LayerNotFoundError` listing the closest names.
+            ``None`` picks the model's last spatial layer at the first call
+            (:func:`~revelio.core.layers.default_layer`) and says which with a
+            :class:`~revelio.errors.DefaultLayerWarning`.
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module) -> None:
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None) -> None:
         super().__init__(model)
-        self.layer_name, self.layer = resolve_layer(model, layer)
+        self.layer_name: str | None = None
+        self.layer: nn.Module | None = None
+        if layer is not None:
+            self.layer_name, self.layer = resolve_layer(model, layer)
+
+    def prepare(self, inputs: Tensor) -> None:
+        """Pick the default layer on the first call, if none was given."""
+        if self.layer is None:
+            name = find_default_layer(self.model, inputs[:1])
+            self.layer_name, self.layer = resolve_layer(self.model, name)
+            warn_caller(
+                f"{type(self).__name__}: no layer given, explaining {name!r}, the model's last layer with a spatial "
+                "output; pass layer=... to choose another (`revelio layers` lists them)",
+                DefaultLayerWarning,
+            )
+
+    def rebind(self, model: nn.Module, layer: str | nn.Module | None = None) -> LayerAttribution:
+        """The same method for another model; the layer is found by name unless ``layer`` is given."""
+        clone = super().rebind(model)
+        name = layer if layer is not None else self.layer_name
+        clone.layer_name, clone.layer = resolve_layer(model, name) if name is not None else (None, None)
+        return clone
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.model).__name__}, layer={self.layer_name!r})"
 
 
-def warn_if_no_relu(override: ReLUOverride, method: str, stacklevel: int = 5) -> None:
+def warn_if_no_relu(override: ReLUOverride, method: str) -> None:
     """Warn that a modified-ReLU method equals the gradient when the forward pass called no ReLU."""
     if override.calls == 0:
-        warnings.warn(
+        warn_caller(
             f"{method}: the model called no ReLU in its forward pass, so its result equals the plain "
-            "gradient (other activations such as GELU, SiLU or ReLU6 keep their ordinary backward)",
-            RuntimeWarning,
-            stacklevel=stacklevel,  # default: warn_if_no_relu < _input_gradient < _attribute < attribute < caller
+            "gradient (other activations such as GELU, SiLU or ReLU6 keep their ordinary backward)"
         )
+
+
+# -- the plumbing around every subclass's attribute ---------------------------------------
+
+
+def _public(implementation: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """Wrap a subclass's ``attribute`` in the checks and the state guard (see the module's docstring)."""
+
+    @functools.wraps(implementation)
+    def attribute(self: Attribution, inputs: Tensor, target: TargetSpec = None, **options: Any) -> Tensor:
+        return _run(self, implementation, inputs, target, options, explain=False)
+
+    attribute._implementation = implementation  # type: ignore[attr-defined]
+    return attribute
+
+
+def _run(
+    method: Attribution,
+    implementation: Callable[..., Tensor],
+    inputs: Tensor,
+    target: TargetSpec,
+    options: dict[str, Any],
+    *,
+    explain: bool,
+) -> Any:
+    name = type(method).__name__
+    method.check_inputs(inputs)
+    checked = resolve_target(target, inputs.shape[0])
+    signature = inspect.signature(implementation)
+    try:
+        signature.bind(method, inputs, checked, **options)
+    except TypeError as error:
+        valid = [key for key, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
+        raise TypeError(f"{name}.attribute: {error}; its options are: {', '.join(valid) or 'none'}") from None
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError(
+            f"{name} needs gradients, which torch.inference_mode() disables; call it outside that block "
+            "(inside torch.no_grad() is fine: gradients are enabled for the call)"
+        )
+    method.prepare(inputs)
+    with preserved_model_state(method.model, eval_mode=True, freeze=True), torch.enable_grad():
+        maps = implementation(method, inputs, checked, **options)
+        if not explain:
+            return maps
+        if not checked.recorded:  # the method never ran the model (a control): one forward pass for the output
+            with torch.no_grad():
+                checked.scores(method.model(inputs))
+    return Explanation(maps, checked.output, checked.explained_classes, checked.explained_scores)
+
+
+def _options(attribute: Callable[..., Any]) -> dict[str, Any]:
+    implementation = getattr(attribute, "_implementation", attribute)
+    return {
+        key: parameter.default
+        for key, parameter in inspect.signature(implementation).parameters.items()
+        if parameter.kind is parameter.KEYWORD_ONLY
+    }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from math import isqrt
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +11,7 @@ from torch import Tensor, nn
 from revelio.attribution.base import LayerAttribution, warn_if_no_relu
 from revelio.core.capture import LayerCapture
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
-from revelio.core.targets import Target
+from revelio.core.targets import TargetSpec, resolve_target
 from revelio.errors import InputError, LayerNotReachedError, LayerOutputError
 
 Reshape = Callable[[Tensor], Tensor]
@@ -29,14 +28,10 @@ class GradCAM(LayerAttribution):
         model: the network.
         layer: the layer whose output ``A`` is weighted, a module or dotted name; the
             usual choice is the last convolutional block (``"layer4"`` in ResNet,
-            ``"features.28"`` in VGG16).
+            ``"features.28"`` in VGG16). ``None`` picks the model's last spatial layer
+            at the first call, with a warning that names it.
         reshape: maps the layer's output to ``(N, K, h, w)``, for layers whose output
-            is not a feature map: :func:`vit_reshape` for ViT tokens.
-
-    Options of :meth:`attribute`:
-        upsample: resize to the input's ``(H, W)`` (default); ``False`` keeps the
-            layer's grid.
-        relu: clamp negative evidence to zero (default, as in the paper).
+            is not a feature map: :func:`~revelio.core.reshape.vit_reshape` for ViT tokens.
 
     Subclasses may override :meth:`channel_weights` to define another CAM.
 
@@ -47,13 +42,25 @@ class GradCAM(LayerAttribution):
         >>> maps = GradCAM(model, "layer4").attribute(images)  # (N, 1, H, W)
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, reshape: Reshape | None = None) -> None:
+    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, reshape: Reshape | None = None) -> None:
         super().__init__(model, layer)
         if reshape is not None and not callable(reshape):
             raise TypeError(f"reshape must be a callable such as vit_reshape, got {type(reshape).__name__}")
         self.reshape = reshape
 
-    def _attribute(self, inputs: Tensor, target: Target, *, upsample: bool = True, relu: bool = True) -> Tensor:
+    def attribute(
+        self, inputs: Tensor, target: TargetSpec = None, *, upsample: bool = True, relu: bool = True
+    ) -> Tensor:
+        """The class activation map of ``target`` for each example: ``Tensor[N, 1, H, W]``.
+
+        Args:
+            inputs: ``Tensor[N, C, H, W]`` on the model's device.
+            target: ``None`` (top class), a class, one class per example, or a callable.
+            upsample: resize bilinearly to the input's ``(H, W)``; ``False`` keeps the
+                layer's grid ``(h, w)``.
+            relu: clamp negative evidence to zero, as in the paper.
+        """
+        target = resolve_target(target, inputs.shape[0])
         if upsample:
             _check_spatial(inputs, "; pass upsample=False to keep the layer's grid")
         with LayerCapture([(self.layer_name, self.layer)], detach=True) as capture:
@@ -94,27 +101,31 @@ class GradCAM(LayerAttribution):
         return tensor
 
 
-class GuidedGradCAM(LayerAttribution):
+class GuidedGradCAM(GradCAM):
     """Guided backpropagation times the upsampled Grad-CAM map, per pixel.
 
     Grad-CAM uses ordinary gradients; only the guided part uses the guided ReLU rule.
     Both share one forward pass: the ordinary gradient is taken down to the layer
     only, then the guided gradient down to the input, so the cost is close to one
     guided backpropagation. Returns an input-shaped map (the CAM is broadcast over
-    the input's channels).
+    the input's channels). A subclass that overrides :meth:`channel_weights` guides
+    another CAM.
 
-    Args and options: as :class:`GradCAM`, except that the result is always at the
-    input's size.
+    Args: as :class:`GradCAM`.
 
     Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
     Gradient-based Localization".
     """
 
-    def __init__(self, model: nn.Module, layer: str | nn.Module, reshape: Reshape | None = None) -> None:
-        super().__init__(model, layer)
-        self.grad_cam = GradCAM(model, self.layer, reshape)
+    def attribute(self, inputs: Tensor, target: TargetSpec = None, *, relu: bool = True) -> Tensor:  # type: ignore[override]
+        """Guided Grad-CAM of ``target`` for each example: input-shaped ``Tensor[N, C, H, W]``.
 
-    def _attribute(self, inputs: Tensor, target: Target, *, relu: bool = True) -> Tensor:
+        Args:
+            inputs: ``Tensor[N, C, H, W]`` on the model's device.
+            target: ``None`` (top class), a class, one class per example, or a callable.
+            relu: clamp the CAM's negative evidence to zero, as in the paper.
+        """
+        target = resolve_target(target, inputs.shape[0])
         _check_spatial(inputs, "; for other inputs use GradCAM with upsample=False")
         x = inputs.detach().clone().requires_grad_(True)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
@@ -124,38 +135,8 @@ class GuidedGradCAM(LayerAttribution):
         with override.using(GradientRule()):
             layer_gradient = _layer_gradient(scores, activation, self.layer_name, retain_graph=True)
         (guided,) = torch.autograd.grad(scores.sum(), x)
-        warn_if_no_relu(override, type(self).__name__, stacklevel=4)  # only once the call cannot fail
-        return guided * self.grad_cam.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
-
-
-def vit_reshape(tokens: Tensor, class_token: bool = True) -> Tensor:
-    """Turn ViT tokens ``(N, 1 + h*w, D)`` into a feature map ``(N, D, h, w)``.
-
-    Args:
-        tokens: a transformer block's output, batch first, on a square patch grid.
-        class_token: drop the first token (the class token) before reshaping.
-
-    For torchvision's ``vit_b_16`` use the input norm of the last block,
-    ``"encoder.layers.encoder_layer_11.ln_1"``: after the last block only the class
-    token reaches the head, so the patch tokens there get zero gradient.
-    """
-    if tokens.ndim != 3:
-        raise LayerOutputError(
-            f"vit_reshape expects tokens (N, T, D), got shape {tuple(tokens.shape)}; a layer whose output is "
-            "already a feature map (N, K, h, w) needs no reshape="
-        )
-    if class_token:
-        tokens = tokens[:, 1:]
-    n, count, dim = tokens.shape
-    side = isqrt(count)
-    if side * side != count:
-        hint = "pass class_token=False if the model has no class token, or " if class_token else ""
-        raise LayerOutputError(
-            f"vit_reshape needs a square grid of patch tokens, got {count}"
-            + (" after dropping the class token" if class_token else "")
-            + f"; {hint}pass a reshape= of your own that knows the grid's (h, w)"
-        )
-    return tokens.transpose(1, 2).reshape(n, dim, side, side)
+        warn_if_no_relu(override, type(self).__name__)  # only once the call cannot fail
+        return guided * self.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
 
 
 def _layer_gradient(scores: Tensor, activation: Tensor, layer_name: str, retain_graph: bool = False) -> Tensor:

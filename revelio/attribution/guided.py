@@ -6,7 +6,7 @@ from torch import Tensor
 
 from revelio.attribution.base import Attribution
 from revelio.core.overrides import BackwardRule, DeconvolutionRule, GuidedRule
-from revelio.core.targets import Target
+from revelio.core.targets import TargetSpec
 
 
 class ModifiedReLUGradient(Attribution):
@@ -20,8 +20,9 @@ class ModifiedReLUGradient(Attribution):
 
     rule: BackwardRule
 
-    def _attribute(self, inputs: Tensor, target: Target) -> Tensor:
-        return self._input_gradient(inputs, target, rule=self.rule)
+    def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
+        """The input gradient of the target score under :attr:`rule`: an input-shaped, signed map."""
+        return self.input_gradient(inputs, target, rule=self.rule)
 
 
 class GuidedBackprop(ModifiedReLUGradient):

@@ -7,7 +7,7 @@ from typing import Literal
 from torch import Tensor
 
 from revelio.attribution.base import Attribution
-from revelio.core.targets import Target
+from revelio.core.targets import TargetSpec
 
 ChannelReduction = Literal["max", "sum", "mean"]
 
@@ -17,13 +17,6 @@ class Saliency(Attribution):
 
     One forward and one backward pass; gradients are computed for the input only.
 
-    Options of :meth:`attribute`:
-        abs: take ``|S|`` (default ``True``, the paper's display). ``False`` keeps the
-            signed gradient.
-        channels: ``None`` keeps the input's shape; ``"max"``, ``"sum"`` or ``"mean"``
-            reduce over the channel dimension to ``Tensor[N, 1, H, W]``
-            (``abs=True, channels="max"`` is the paper's map).
-
     Simonyan, Vedaldi, Zisserman 2013, "Deep Inside Convolutional Networks: Visualising
     Image Classification Models and Saliency Maps".
 
@@ -31,12 +24,22 @@ class Saliency(Attribution):
         >>> maps = Saliency(model).attribute(images, target=281, channels="max")
     """
 
-    def _attribute(
-        self, inputs: Tensor, target: Target, *, abs: bool = True, channels: ChannelReduction | None = None
+    def attribute(
+        self, inputs: Tensor, target: TargetSpec = None, *, abs: bool = True, channels: ChannelReduction | None = None
     ) -> Tensor:
+        """The gradient of the target score w.r.t. each example of ``inputs``.
+
+        Args:
+            inputs: ``Tensor[N, ...]`` on the model's device.
+            target: ``None`` (top class), a class, one class per example, or a callable.
+            abs: take ``|S|`` (the paper's display); ``False`` keeps the signed gradient.
+            channels: ``None`` keeps the input's shape; ``"max"``, ``"sum"`` or ``"mean"``
+                reduce over dim 1 to ``Tensor[N, 1, H, W]`` (``abs=True, channels="max"``
+                is the paper's map).
+        """
         if channels not in (None, "max", "sum", "mean"):
             raise ValueError(f"channels must be None, 'max', 'sum' or 'mean', got {channels!r}")
-        gradient = self._input_gradient(inputs, target)
+        gradient = self.input_gradient(inputs, target)
         if abs:
             gradient = gradient.abs()
         if channels == "max":

@@ -50,12 +50,24 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Mod
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One row of :func:`describe_layers`."""
+    """One row of :func:`describe_layers`.
+
+    Attributes:
+        name: the dotted name.
+        type: the module's class name.
+        output_shape: a tuple for a tensor output (of the first call), else the
+            output's type name.
+        parameters: the module's own parameters (not its children's).
+        calls: how often the forward pass called it.
+        finished: the order in which its first call returned (0 first).
+    """
 
     name: str
     type: str
     output_shape: tuple[int, ...] | str
     parameters: int
+    calls: int = 1
+    finished: int = 0
 
 
 def describe_layers(model: nn.Module, inputs: Tensor) -> list[LayerInfo]:
@@ -69,13 +81,18 @@ def describe_layers(model: nn.Module, inputs: Tensor) -> list[LayerInfo]:
     names = {module: name for name, module in model.named_modules() if name}
     entered: list[nn.Module] = []
     outputs: dict[nn.Module, Any] = {}
+    finished: dict[nn.Module, int] = {}
+    calls: dict[nn.Module, int] = {}
 
     def enter(module: nn.Module, args: Any) -> None:
-        if module not in outputs and module not in entered:
+        calls[module] = calls.get(module, 0) + 1
+        if module not in entered:
             entered.append(module)
 
     def leave(module: nn.Module, args: Any, output: Any) -> None:
-        outputs.setdefault(module, tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__)
+        if module not in outputs:
+            outputs[module] = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
+            finished[module] = len(finished)
 
     with preserved_model_state(model, eval_mode=True), torch.no_grad():
         handles = [module.register_forward_pre_hook(enter) for module in names]
@@ -86,9 +103,47 @@ def describe_layers(model: nn.Module, inputs: Tensor) -> list[LayerInfo]:
             for handle in handles:
                 handle.remove()
     return [
-        LayerInfo(names[module], type(module).__name__, outputs.get(module, "?"), _own_parameters(module))
+        LayerInfo(names[module], type(module).__name__, outputs.get(module, "?"), _own_parameters(module),
+                  calls[module], finished.get(module, -1))
         for module in entered
     ]
+
+
+def default_layer(layers: list[LayerInfo]) -> str | None:
+    """The layer a CAM method explains when given none: the model's last spatial layer.
+
+    Of the modules called once whose output is a feature map ``(N, K, h, w)`` with more
+    than one position, and that are not pooling layers, the one whose call returned
+    last: the last convolutional block before the pooling and the head (``"layer4"``
+    in a ResNet, ``"features"`` in VGG, DenseNet and MobileNet). ``None`` when no
+    module outputs a feature map. A heuristic, as in torch-cam: check it with
+    ``revelio layers``, and pass a layer where it guesses wrong.
+    """
+    candidates = [
+        layer
+        for layer in layers
+        if layer.calls == 1
+        and isinstance(layer.output_shape, tuple)
+        and len(layer.output_shape) == 4
+        and layer.output_shape[2] * layer.output_shape[3] > 1
+        and "Pool" not in layer.type
+    ]
+    return max(candidates, key=lambda layer: layer.finished).name if candidates else None
+
+
+def find_default_layer(model: nn.Module, inputs: Tensor) -> str:
+    """:func:`default_layer` of ``model`` on ``inputs`` (one forward pass; use one example).
+
+    Raises:
+        LayerNotFoundError: no module of the model outputs a feature map.
+    """
+    name = default_layer(describe_layers(model, inputs))
+    if name is None:
+        raise LayerNotFoundError(
+            f"{type(model).__name__} has no layer whose output is a feature map (N, K, h, w); pass layer= "
+            "(`revelio layers` lists the layers), and reshape= for layers such as ViT tokens"
+        )
+    return name
 
 
 def _own_parameters(module: nn.Module) -> int:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Union
 
 import torch
@@ -31,24 +30,71 @@ TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Any], Tensor]]
 _CALLABLE_HINT = "pass a callable target, e.g. target=lambda out: out['logits'][:, 3]"
 
 
-@dataclass(frozen=True, eq=False)
 class Target:
-    """A target checked against a batch size; turns a model output into scores."""
+    """A target checked against a batch size; turns a model output into scores.
 
-    batch_size: int
-    classes: Tensor | None = None
-    score_fn: Callable[[Any], Tensor] | None = None
+    The first output it scores is the one being explained: :attr:`output`,
+    :attr:`explained_classes` and :attr:`explained_scores` keep it, so that a method's
+    caller learns what the model said without a second forward pass. What was asked
+    for (``batch_size``, ``classes``, ``score_fn``) is read-only.
+
+    Attributes:
+        batch_size: examples in the batch.
+        classes: the requested class per example (``None``: the top class, or a
+            callable target).
+        score_fn: the callable of a callable target.
+        output: the first output scored (detached), ``None`` until then.
+        explained_classes: the classes explained (the top classes for ``None``),
+            ``None`` until then and for callable targets.
+        explained_scores: the scores explained (detached), ``None`` until then.
+    """
+
+    def __init__(
+        self, batch_size: int, classes: Tensor | None = None, score_fn: Callable[[Any], Tensor] | None = None
+    ) -> None:
+        self._batch_size = batch_size
+        self._classes = classes
+        self._score_fn = score_fn
+        self.output: Any = None
+        self.explained_classes: Tensor | None = None
+        self.explained_scores: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        return self._batch_size
+
+    @property
+    def classes(self) -> Tensor | None:
+        return self._classes
+
+    @property
+    def score_fn(self) -> Callable[[Any], Tensor] | None:
+        return self._score_fn
+
+    @property
+    def recorded(self) -> bool:
+        """Whether an output has been scored (and recorded) yet."""
+        return self.explained_scores is not None
 
     def scores(self, output: Any) -> tuple[Tensor, Tensor | None]:
         """Return ``(scores, classes)``: one score per example and the classes used.
 
-        ``classes`` is ``None`` for a callable target.
+        ``classes`` is ``None`` for a callable target. The first output scored is
+        recorded as the explained one.
 
         Raises:
             TargetError: the output does not fit the target (a class out of range, an
                 output that is not ``(N, classes)`` for a class target, a callable that
                 does not return ``N`` scores).
         """
+        scores, classes = self._scores(output)
+        if not self.recorded:
+            self.output = _detached(output)
+            self.explained_classes = classes
+            self.explained_scores = scores.detach()
+        return scores, classes
+
+    def _scores(self, output: Any) -> tuple[Tensor, Tensor | None]:
         if self.score_fn is not None:
             return self._callable_scores(output), None
         if not isinstance(output, Tensor):
@@ -71,6 +117,11 @@ class Target:
                 )
         return output.gather(1, classes[:, None]).squeeze(1), classes
 
+    def __repr__(self) -> str:
+        what = "top class" if self.classes is None and self.score_fn is None else (
+            "callable" if self.score_fn is not None else f"classes {self.classes.tolist()}")
+        return f"Target(batch_size={self.batch_size}, {what})"
+
     def _callable_scores(self, output: Any) -> Tensor:
         scores = self.score_fn(output)
         if not isinstance(scores, Tensor) or scores.shape != (self.batch_size,):
@@ -84,13 +135,19 @@ class Target:
         return scores
 
 
-def resolve_target(target: TargetSpec, batch_size: int) -> Target:
+def resolve_target(target: TargetSpec | Target, batch_size: int) -> Target:
     """Check ``target`` for a batch of ``batch_size`` examples before any work.
+
+    A :class:`Target` already checked for this batch size is returned as it is.
 
     Raises:
         TargetError: a wrong type, a non-integer or negative class, or a per-example
             target whose length is not ``batch_size``.
     """
+    if isinstance(target, Target):
+        if target.batch_size != batch_size:
+            raise TargetError(f"a Target for a batch of {target.batch_size} was given for a batch of {batch_size}")
+        return target
     if target is None:
         return Target(batch_size)
     if hasattr(target, "__array__") and not isinstance(target, Tensor):
@@ -115,6 +172,17 @@ def resolve_target(target: TargetSpec, batch_size: int) -> Target:
     if batch_size and int(classes.min()) < 0:
         raise TargetError(f"target classes must be >= 0, got {int(classes.min())}")
     return Target(batch_size, classes=classes)
+
+
+def _detached(output: Any) -> Any:
+    """``output`` with every tensor in it detached (tuples, lists and dicts are walked)."""
+    if isinstance(output, Tensor):
+        return output.detach()
+    if isinstance(output, (tuple, list)):
+        return type(output)(_detached(item) for item in output) if not hasattr(output, "_fields") else output
+    if isinstance(output, dict):
+        return {key: _detached(value) for key, value in output.items()}
+    return output
 
 
 def _tensor_classes(target: Tensor, batch_size: int) -> Tensor:

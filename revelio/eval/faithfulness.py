@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError
 from revelio.eval.maps import heat
-from revelio.featureviz.filters import gaussian_blur
+from revelio.core.filters import gaussian_blur
 
 Probability = Callable[[Tensor], Tensor]
 

@@ -28,11 +28,11 @@ from revelio.core.state import preserved_model_state
 from revelio.eval.outcome import Measurement, not_applicable
 from revelio.eval.randomization import randomization_groups, randomized
 from revelio.eval.similarity import pearson, ssim
-from revelio.featureviz import ActivationMaximization, Visualization, class_logit, neuron
-from revelio.featureviz.filters import bilateral_blur, gaussian_blur
+from revelio.featureviz import Visualization, class_logit, get_preset, neuron
+from revelio.core.filters import bilateral_blur, gaussian_blur
 
 VARIANTS: tuple[str, ...] = ("plain", "gaussian", "bilateral")
-"""The activation-maximization variants checked, by :data:`revelio.featureviz.VARIANTS` name."""
+"""The activation-maximization variants checked, by :data:`revelio.featureviz.PRESETS` name."""
 
 MIN_PATTERN_CORRELATION = 0.9
 MIN_BLUR_RATIO = 0.5
@@ -76,9 +76,7 @@ def known_pattern(variant: str, *, steps: int = 48, seed: int = 0) -> Measuremen
     size = pattern.shape[-1]
     net = planted_net(pattern, seed)
     image_size = 3 * size
-    visualizer = ActivationMaximization.variant(
-        variant, net, image_size=image_size, mean=None, std=None, clamp=False, lr=0.1
-    )
+    visualizer = get_preset(variant).create(net, image_size=image_size, mean=None, std=None, clamp=False, lr=0.1)
     result = visualizer.visualize(neuron("0", 0), steps=steps, seed=seed)
     centre = (image_size - size + 1) // 2
     patch = result.images[:, :, centre : centre + size, centre : centre + size]
@@ -124,7 +122,7 @@ def visualize_classes(
     trained, random, values = {}, {}, {}
     groups = randomization_groups(model)
     for variant in variants:
-        visualizer = ActivationMaximization.variant(variant, model, image_size=image_size, mean=mean, std=std)
+        visualizer = get_preset(variant).create(model, image_size=image_size, mean=mean, std=std)
         trained[variant] = visualizer.visualize(objective, steps=steps, seed=seed)
         with preserved_model_state(model, eval_mode=True), torch.no_grad():
             logits = model(trained[variant].images)

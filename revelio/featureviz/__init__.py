@@ -1,7 +1,7 @@
 """Feature visualization: which input a unit of the network responds to most.
 
 - :class:`ActivationMaximization`: gradient ascent on an image from noise; plain,
-  with Gaussian blur or with bilateral blur (:meth:`ActivationMaximization.variant`);
+  with Gaussian blur or with bilateral blur (named configurations: :data:`PRESETS`);
 - :class:`DeepDream`: amplify a layer's activity in a given image, over octaves;
 - objectives (:func:`channel`, :func:`neuron`, :func:`class_logit`,
   :func:`deepdream`), composable with ``+`` and ``*``; a list of units is one batch;
@@ -17,10 +17,11 @@ Example:
 
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD
 from revelio.errors import UnitIndexError
-from revelio.featureviz.activation_max import VARIANTS, ActivationMaximization
+from revelio.featureviz.activation_max import ActivationMaximization
 from revelio.featureviz.base import FeatureVisualizer, Visualization
 from revelio.featureviz.deep_dream import DeepDream
-from revelio.featureviz.filters import bilateral_blur, gaussian_blur
+from revelio.core.filters import bilateral_blur, gaussian_blur
+from revelio.featureviz.presets import PRESETS, Preset, get_preset, register_preset
 from revelio.featureviz.objectives import (
     Channel,
     ClassLogit,
@@ -39,7 +40,7 @@ from revelio.featureviz.steps import Adam, NormalizedGradient, StepRule
 __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
-    "VARIANTS",
+    "PRESETS",
     "ActivationMaximization",
     "Adam",
     "BilateralBlur",
@@ -58,6 +59,7 @@ __all__ = [
     "Neuron",
     "NormalizedGradient",
     "Objective",
+    "Preset",
     "Regularizer",
     "Schedule",
     "StepRule",
@@ -68,5 +70,7 @@ __all__ = [
     "class_logit",
     "deepdream",
     "gaussian_blur",
+    "get_preset",
     "neuron",
+    "register_preset",
 ]

@@ -7,26 +7,14 @@ copies of it:
 - Gaussian blur (Øygard 2015): ``ActivationMaximization(model, regularizers=[GaussianBlur(...)])``;
 - bilateral blur (Tyka 2016): ``ActivationMaximization(model, regularizers=[BilateralBlur(...)])``.
 
-:meth:`ActivationMaximization.variant` builds them by name with the defaults of
-:data:`VARIANTS`.
+:mod:`revelio.featureviz.presets` builds them by name (``get_preset("gaussian").create(model)``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from torch import Tensor, nn
+from torch import Tensor
 
 from revelio.featureviz.base import FeatureVisualizer
-from revelio.featureviz.regularizers import BilateralBlur, GaussianBlur, Regularizer
-
-VARIANTS: dict[str, Callable[[], list[Regularizer]]] = {
-    "plain": list,
-    "gaussian": lambda: [GaussianBlur(1.0, 0.3)],
-    "bilateral": lambda: [BilateralBlur(5, sigma_space=(2.0, 1.0), sigma_color=(0.5, 0.1))],
-}
-"""The regularizers of each named variant (a fresh list per call)."""
 
 
 class ActivationMaximization(FeatureVisualizer):
@@ -52,18 +40,3 @@ class ActivationMaximization(FeatureVisualizer):
 
     def render(self, parameters: Tensor) -> Tensor:
         return parameters
-
-    @classmethod
-    def variant(cls, name: str, model: nn.Module, **options: Any) -> ActivationMaximization:
-        """Build a named variant: ``"plain"``, ``"gaussian"`` or ``"bilateral"`` (:data:`VARIANTS`).
-
-        ``options`` go to the constructor; extra ``regularizers`` are applied after the
-        variant's own.
-
-        Raises:
-            ValueError: an unknown variant name.
-        """
-        if name not in VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {name!r}")
-        regularizers = VARIANTS[name]() + list(options.pop("regularizers", ()))
-        return cls(model, regularizers=regularizers, **options)

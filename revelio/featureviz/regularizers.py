@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from revelio.featureviz.filters import bilateral_blur, gaussian_blur
+from revelio.core.filters import bilateral_blur, gaussian_blur
 from revelio.featureviz.schedules import Schedule, as_schedule, ramp
 
 Stage = Literal["image", "input", "gradient"]
@@ -125,7 +125,7 @@ class GaussianBlur(Regularizer):
         sigma_end: sigma at the last step (``None``: constant ``sigma_start``).
         schedule: ``"linear"`` or ``"cosine"`` (or a Schedule class) from start to end.
         truncate: the kernel reaches ``truncate`` sigmas, as in scipy.
-        mode: boundary mode (scipy's names, :data:`~revelio.featureviz.filters.PADDING_MODES`).
+        mode: boundary mode (scipy's names, :data:`~revelio.core.filters.PADDING_MODES`).
         every: blur every ``every`` steps.
 
     The kernel is computed from sigma at each application (``2 * int(truncate * sigma

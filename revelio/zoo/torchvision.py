@@ -38,7 +38,7 @@ import torch
 from torch import Tensor, nn
 from torchvision import models as tv_models
 
-from revelio.attribution.gradcam import vit_reshape
+from revelio.core.reshape import vit_reshape
 from revelio.errors import InputError, ModelNotFoundError, WeightsDownloadError, WeightsError
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel, check_class_names
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from revelio.core import LayerCapture, resolve_layer
-from revelio.errors import InputError, LayerNotFoundError, LayerNotReachedError
+from revelio.errors import InputError, LayerNotFoundError, LayerNotReachedError, MethodNotFoundError
 from revelio.featureviz import (
     ActivationMaximization,
     Adam,
@@ -27,6 +27,7 @@ from revelio.featureviz import (
     channel,
     class_logit,
     deepdream,
+    get_preset,
     neuron,
 )
 
@@ -85,7 +86,7 @@ def test_f2_optimised_activation_beats_natural_images_and_blur_keeps_half():
     best_natural = natural.max(dim=0).values
     reached = {}
     for variant in ("plain", "gaussian", "bilateral"):
-        result = ActivationMaximization.variant(variant, model, image_size=48).visualize(
+        result = get_preset(variant).create(model, image_size=48).visualize(
             channel(layer, units), steps=64
         )
         reached[variant] = _activation(model, layer, result.images)[torch.arange(8), units].flatten(1).mean(1)
@@ -333,21 +334,21 @@ def test_progress_bar_is_off_by_default_and_on_when_asked(cnn, capsys):
     assert "3/3" in capsys.readouterr().err
 
 
-def test_variants_are_configurations_of_one_loop(cnn):
+def test_presets_are_configurations_of_one_loop(cnn):
     for name, blur in (("plain", None), ("gaussian", GaussianBlur), ("bilateral", BilateralBlur)):
-        am = ActivationMaximization.variant(name, cnn, image_size=12, regularizers=[Jitter(1)])
+        am = get_preset(name).create(cnn, image_size=12, regularizers=[Jitter(1)])
         assert type(am) is ActivationMaximization
         assert [type(r) for r in am.regularizers] == ([blur] if blur else []) + [Jitter]
-    assert "GaussianBlur(sigma=Linear(1.0, 0.3)" in repr(ActivationMaximization.variant("gaussian", cnn))
-    with pytest.raises(ValueError, match="variant must be one of"):
-        ActivationMaximization.variant("fourier", cnn)
+    assert "GaussianBlur(sigma=Linear(1.0, 0.3)" in repr(get_preset("gaussian").create(cnn))
+    with pytest.raises(MethodNotFoundError, match="did you mean 'bilateral'"):
+        get_preset("bilaterl")
     with pytest.raises(TypeError):
         FeatureVisualizer(cnn)  # abstract
 
 
 def test_runs_on_the_models_device(device):
     model = small_cnn().to(device)
-    am = ActivationMaximization.variant("bilateral", model, image_size=16, regularizers=[Jitter(1)])
+    am = get_preset("bilateral").create(model, image_size=16, regularizers=[Jitter(1)])
     batch = am.visualize(channel("6", [0, 1]), steps=4, seed=1)
     assert batch.images.device.type == batch.history.device.type == torch.device(device).type
     single = am.visualize(channel("6", 1), steps=4, seed=2)

@@ -20,8 +20,9 @@ from revelio.featureviz import (
     Linear,
     Regularizer,
     channel,
+    get_preset,
 )
-from revelio.featureviz.filters import bilateral_blur, gaussian_blur
+from revelio.core.filters import bilateral_blur, gaussian_blur
 from revelio.featureviz.regularizers import FunctionRegularizer, as_regularizer
 from revelio.featureviz.schedules import as_schedule, ramp
 
@@ -181,7 +182,7 @@ def _total_variation(images: torch.Tensor) -> torch.Tensor:
 def test_f3_blurred_visualizations_have_less_high_frequency_power_and_variation(cnn):
     units = list(range(6))
     results = {
-        name: ActivationMaximization.variant(name, cnn, image_size=48).visualize(channel("6", units), steps=48).display
+        name: get_preset(name).create(cnn, image_size=48).visualize(channel("6", units), steps=48).display
         for name in ("plain", "gaussian", "bilateral")
     }
     plain_hf, plain_tv = _high_frequency_share(results["plain"]), _total_variation(results["plain"])

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.ndimage import gaussian_filter
 
-from revelio.featureviz.filters import PADDING_MODES, bilateral_blur, gaussian_blur, gaussian_kernel1d, pad_axis
+from revelio.core.filters import PADDING_MODES, bilateral_blur, gaussian_blur, gaussian_kernel1d, pad_axis
 
 # -- Gaussian blur: scipy.ndimage.gaussian_filter over the spatial axes -------------------
 

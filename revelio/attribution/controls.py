@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from revelio.attribution.base import Attribution
-from revelio.core.targets import Target
+from revelio.core.targets import TargetSpec
 from revelio.errors import InputError
 
 _SOBEL = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -35,7 +35,7 @@ class EdgeDetector(Attribution):
     example of a map that depends on neither the model nor the data.
     """
 
-    def _attribute(self, inputs: Tensor, target: Target) -> Tensor:
+    def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
         if inputs.ndim != 4:
             raise InputError(f"EdgeDetector needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
         n, c, h, w = inputs.shape
@@ -58,7 +58,7 @@ class RandomMap(Attribution):
         super().__init__(model)
         self.generator = torch.Generator().manual_seed(seed)
 
-    def _attribute(self, inputs: Tensor, target: Target) -> Tensor:
+    def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
         if inputs.ndim != 4:
             raise InputError(f"RandomMap needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
         n, _, h, w = inputs.shape
