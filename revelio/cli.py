@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(visualize)
     visualize.add_argument("--layer", required=True, help="dotted layer name (see `revelio layers`)")
     visualize.add_argument("--units", default="0-7", help="channels, e.g. 0-7 or 0,3,5 (default: %(default)s)")
-    visualize.add_argument("--method", default="am-gaussian", choices=["am", "am-gaussian", "am-bilateral"])
+    visualize.add_argument("--method", default="gaussian", help="a feature-visualization preset: "
+                           "plain, gaussian, bilateral (default: %(default)s)")
     visualize.add_argument("--steps", type=_positive_int, default=128)
     visualize.add_argument("--size", type=_positive_int, help="image size (default: the model's input size)")
     visualize.add_argument("--lr", type=float, default=0.05, help="RMS change per step (default: %(default)s)")
@@ -189,7 +190,7 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 
 def _run_visualize(args: argparse.Namespace) -> int:
-    from revelio.explain import visualize_units
+    from revelio.visualize import visualize_units
 
     zoo_model = _load_model(args.model, args.weights, _device(args.device))
     written = visualize_units(

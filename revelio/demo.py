@@ -19,7 +19,7 @@ from revelio import render
 from revelio.attribution import METHODS, create_method
 from revelio.eval import pointing_game, relevance_mass
 from revelio.explain import method_picture
-from revelio.featureviz import ActivationMaximization, channel, class_logit
+from revelio.featureviz import PRESETS, channel, class_logit
 from revelio.io import check_writable, staged_output
 from revelio.zoo import CLASS_NAMES, ZooModel, load, make_batch
 from revelio.zoo.train import TEST_SEED
@@ -29,7 +29,6 @@ SCORED_IMAGES = 100
 BLOCKS = ("block1", "block2", "block3")
 UNITS_PER_BLOCK = len(CLASS_NAMES)  # each layer row as wide as the class-logit row
 STEPS = 96
-VARIANTS = ("plain", "gaussian", "bilateral")
 SCALE = 2
 
 
@@ -39,7 +38,7 @@ def run_demo(out: str | Path, *, device: torch.device | str = "cpu", seed: int =
     zoo_model = load("shapes", device=device)
     methods = {name: create_method(name, zoo_model.model, zoo_model.gradcam_layer) for name in METHODS}
     report = render.HtmlReport("revelio demo: the bundled shapes model")
-    stages = tqdm(total=2 + len(VARIANTS), desc="revelio demo", disable=not progress, leave=False)
+    stages = tqdm(total=2 + len(PRESETS), desc="revelio demo", disable=not progress, leave=False)
     report.add_text(
         "A small ReLU CNN (revelio.zoo.ShapesCNN) trained on the shapes task: every image holds two objects of "
         "different classes, and the pixel mask of each object is known. The images below come from a seed the "
@@ -133,10 +132,9 @@ def _featureviz_section(report: render.HtmlReport, zoo_model: ZooModel, seed: in
         "(Øygard 2015) and with a bilateral blur (Tyka 2016). Each row is one layer; each tile one channel "
         "(or one class logit), all optimised in one batch."
     )
-    for variant in VARIANTS:
-        visualizer = ActivationMaximization.variant(
-            variant, zoo_model.model, image_size=zoo_model.input_size, mean=zoo_model.mean, std=zoo_model.std,
-            steps=STEPS,
+    for preset in PRESETS.values():
+        visualizer = preset.create(
+            zoo_model.model, image_size=zoo_model.input_size, mean=zoo_model.mean, std=zoo_model.std, steps=STEPS
         )
         rows, titles = [], []
         for block in BLOCKS:
@@ -148,7 +146,7 @@ def _featureviz_section(report: render.HtmlReport, zoo_model: ZooModel, seed: in
         tiles = torch.cat(rows)
         tile_titles = [f"ch {i}" for i in range(UNITS_PER_BLOCK)] * len(BLOCKS) + list(zoo_model.class_names)
         picture = render.grid(tiles, ncols=UNITS_PER_BLOCK, titles=tile_titles, row_titles=titles, scale=SCALE)
-        report.add_image(picture, caption=f"{variant} activation maximization, {STEPS} steps")
+        report.add_image(picture, caption=f"{preset.title}, {STEPS} steps")
         stages.update()
 
 

@@ -137,39 +137,3 @@ def _record(zoo_model: ZooModel, path, method: str, file: str, top: int, asked: 
         "target_name": zoo_model.class_name(asked),
         "score": round(float(probabilities[asked]), 6),
     }
-
-
-def visualize_units(
-    zoo_model: ZooModel,
-    *,
-    layer: str,
-    units: Sequence[int],
-    method: str = "am-gaussian",
-    steps: int = 128,
-    size: int | None = None,
-    lr: float = 0.05,
-    out: str | Path,
-    seed: int = 0,
-    progress: bool = False,
-) -> Path:
-    """Activation maximization of ``units`` (channels) of ``layer``, one batch; a grid PNG in ``out``."""
-    from revelio import render
-    from revelio.featureviz import ActivationMaximization, channel
-
-    variants = {"am": "plain", "am-gaussian": "gaussian", "am-bilateral": "bilateral"}
-    if method not in variants:
-        raise ValueError(f"--method must be one of {', '.join(variants)}, got {method!r}")
-    check_writable(out)
-    visualizer = ActivationMaximization.variant(
-        variants[method], zoo_model.model, image_size=size or zoo_model.input_size, mean=zoo_model.mean,
-        std=zoo_model.std, lr=lr, steps=steps, progress=progress,
-    )
-    result = visualizer.visualize(channel(layer, list(units)), seed=seed)
-    scale = max(1, 192 // result.display.shape[-1])
-    picture = render.grid(result.display, titles=[f"unit {unit}" for unit in units], ncols=min(8, len(units)), scale=scale)
-    file = f"{layer.replace('.', '_')}-{method}.png"
-    with staged_output(out) as stage:
-        render.save_png(picture, stage / file)
-        for unit, image in zip(units, result.display):
-            render.save_png(image, stage / f"{layer.replace('.', '_')}-{method}-unit{unit}.png")
-    return Path(out) / file
