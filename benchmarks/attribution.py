@@ -27,20 +27,21 @@ from benchmarks import peers
 from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
-from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, vit_reshape
-
-METHODS = ("saliency", "guided_backprop", "gradcam", "guided_gradcam")
-"""Attribution methods, by the name the command line and the report use."""
-
-METHOD_TITLES = {
-    "saliency": "Saliency",
-    "guided_backprop": "GuidedBackprop",
-    "gradcam": "GradCAM",
-    "guided_gradcam": "GuidedGradCAM",
-}
+from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry, vit_reshape
+from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"
 FLOOR = "forward + input backward"
+
+
+def method_title(spec: MethodSpec) -> str:
+    """A method's row name: ``"revelio "`` and its class name (``"revelio GradCAM"``)."""
+    return f"revelio {spec.load().__name__}"
+
+
+def floor_of(spec: MethodSpec) -> str:
+    """The floor a method is measured against: the bare forward for CAMs, else forward + input backward."""
+    return FORWARD if spec.map_kind == "cam" else FLOOR
 
 
 def attribution_group(
@@ -50,32 +51,34 @@ def attribution_group(
     device: torch.device,
     dtype: str = "float32",
     memory_format: str = "contiguous",
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] | None = None,
     use_peers: bool = True,
     baseline: bool = True,
 ) -> Group:
-    """The workloads of one configuration (model, batch, size, device, dtype, memory format)."""
+    """The workloads of one configuration (model, batch, size, device, dtype, memory format).
+
+    ``methods`` are registered names (:mod:`revelio.registry`); default: every registered method.
+    """
     check_size(model_name, size)
     autocast(device, dtype)  # checks the dtype before any work
+    specs = [registry.get(name) for name in (registry.names() if methods is None else methods)]
     model = build_model(model_name, device, memory_format)
     inputs = make_inputs(batch, size, device, memory_format)
     targets = top_classes(model, inputs)
     layer = CAM_LAYERS.get(model_name)
     tokens = model_name in TOKEN_MODELS
-    if tokens:
-        methods = [m for m in methods if m == "gradcam"]  # ViT has no ReLU: guided methods equal the gradient
-    if layer is None:
-        methods = [m for m in methods if m not in ("gradcam", "guided_gradcam")]
+    if tokens:  # ViT has no ReLU and tokens, not feature maps: the CAMs, reading the tokens through vit_reshape
+        specs = [spec for spec in specs if spec.map_kind == "cam"]
     reshape = vit_reshape if tokens else None
     builder = _Builder(model, inputs, targets, layer, reshape)
 
     workloads = [builder.forward(), builder.floor()]
-    for method in methods:
-        workloads.append(builder.revelio(method))
-    if baseline and "saliency" in methods:
+    for spec in specs:
+        workloads.append(builder.revelio(spec))
+    if baseline and any(spec.cls is Saliency or spec.load() is Saliency for spec in specs):
         workloads.append(builder.pytorchrevelio_saliency())
-    for method in methods:
-        workloads.extend(builder.peers(method, use_peers))
+    for spec in specs:
+        workloads.extend(builder.peers(spec, use_peers))
 
     settings = {
         "model": model_name,
@@ -86,7 +89,7 @@ def attribution_group(
         "dtype": dtype,
         "autocast": dtype != "float32",
         "memory_format": memory_format,
-        "methods": list(methods),
+        "methods": [spec.name for spec in specs],
         "targets": "the model's top class per example",
     }
     title = f"{model_name} batch {batch} {size}x{size} {device.type} {dtype} {memory_format}"
@@ -149,15 +152,14 @@ class _Builder:
 
     # -- revelio -----------------------------------------------------------------
 
-    def revelio(self, method: str) -> Workload:
+    def revelio(self, spec: MethodSpec) -> Workload:
+        """The registered method with its defaults, built in each call as a user would."""
         model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
-        runs: dict[str, Callable[[], Tensor]] = {
-            "saliency": lambda: Saliency(model).attribute(inputs, target=targets),
-            "guided_backprop": lambda: GuidedBackprop(model).attribute(inputs, target=targets),
-            "gradcam": lambda: GradCAM(model, layer, reshape).attribute(inputs, target=targets),
-            "guided_gradcam": lambda: GuidedGradCAM(model, layer).attribute(inputs, target=targets),
-        }
-        return Workload(f"revelio {METHOD_TITLES[method]}", "revelio", method, runs[method], self.batch)
+
+        def run() -> Tensor:
+            return spec.create(model, layer, reshape).attribute(inputs, target=targets, **spec.defaults)
+
+        return Workload(method_title(spec), "revelio", spec.name, run, self.batch)
 
     def pytorchrevelio_saliency(self) -> Workload:
         """Saliency as PytorchRevelio computes it: one image per call, ``loss.backward()`` (parameter gradients)."""
@@ -176,7 +178,7 @@ class _Builder:
         return Workload(
             "PytorchRevelio-style Saliency (batch-1 loop)",
             "PytorchRevelio-style",
-            "saliency",
+            registry.spec_of(Saliency).name,
             run,
             self.batch,
             reference=lambda: Saliency(model).attribute(inputs, target=targets, abs=False),
@@ -186,22 +188,24 @@ class _Builder:
 
     # -- peers -------------------------------------------------------------------
 
-    def peers(self, method: str, use_peers: bool) -> list[Workload]:
-        makers: dict[str, list[tuple[str, str, Callable[[Any], Workload | str]]]] = {
-            "saliency": [("Captum", "Saliency", self._captum_saliency)],
-            "guided_backprop": [
+    def peers(self, spec: MethodSpec, use_peers: bool) -> list[Workload]:
+        """The peer libraries' implementations of the method's class, if any."""
+        makers: dict[type, list[tuple[str, str, Callable[[Any], Workload | str]]]] = {
+            Saliency: [("Captum", "Saliency", self._captum_saliency)],
+            GuidedBackprop: [
                 ("Captum", "GuidedBackprop", self._captum_guided),
                 ("pytorch-grad-cam", "GuidedBackpropReLUModel", self._gradcam_lib_guided),
             ],
-            "gradcam": [
+            GradCAM: [
                 ("Captum", "LayerGradCam", self._captum_gradcam),
                 ("pytorch-grad-cam", "GradCAM", self._gradcam_lib_gradcam),
                 ("torch-cam", "GradCAM", self._torchcam_gradcam),
             ],
-            "guided_gradcam": [("Captum", "GuidedGradCam", self._captum_guided_gradcam)],
+            GuidedGradCAM: [("Captum", "GuidedGradCam", self._captum_guided_gradcam)],
         }
+        method = spec.name
         workloads = []
-        for peer, title, make in makers[method]:
+        for peer, title, make in makers.get(spec.load(), []):
             name = f"{peer} {title}"
             if not use_peers:
                 workloads.append(Workload(name, peer, method, None, self.batch, status=SKIPPED, note="--no-peers"))
@@ -211,6 +215,8 @@ class _Builder:
                 workloads.append(Workload(name, peer, method, None, self.batch, status=NOT_INSTALLED))
                 continue
             made = make(module)
+            if not isinstance(made, str):
+                made.method = method
             if isinstance(made, str):
                 workloads.append(Workload(name, peer, method, None, self.batch, status=NOT_APPLICABLE, note=made))
             else:
@@ -218,14 +224,13 @@ class _Builder:
                 workloads.append(made)
         return workloads
 
-    def _peer(self, library: str, method: str, run: Callable[[], Any], **options: Any) -> Workload:
-        return Workload("", library, method, run, self.batch, **options)
+    def _peer(self, library: str, run: Callable[[], Any], **options: Any) -> Workload:
+        return Workload("", library, "", run, self.batch, **options)  # peers() sets the name and the method
 
     def _captum_saliency(self, captum: Any) -> Workload:
         model, inputs, targets = self.model, self.inputs, self.targets
         return self._peer(
             "Captum",
-            "saliency",
             lambda: captum.Saliency(model).attribute(inputs.detach().clone(), target=targets, abs=True),
             reference=lambda: Saliency(model).attribute(inputs, target=targets),
             compared_with="revelio Saliency",
@@ -235,7 +240,6 @@ class _Builder:
         model, inputs, targets = self.model, self.inputs, self.targets
         return self._peer(
             "Captum",
-            "guided_backprop",
             lambda: captum.GuidedBackprop(model).attribute(inputs.detach().clone(), target=targets),
             reference=lambda: GuidedBackprop(model).attribute(inputs, target=targets),
             compared_with="revelio GuidedBackprop",
@@ -256,7 +260,6 @@ class _Builder:
 
         return self._peer(
             "Captum",
-            "gradcam",
             run,
             reference=lambda: GradCAM(model, self.layer).attribute(inputs, target=targets),
             compared_with="revelio GradCAM",
@@ -268,7 +271,6 @@ class _Builder:
         module = dict(model.named_modules())[self.layer]
         return self._peer(
             "Captum",
-            "guided_gradcam",
             lambda: captum.GuidedGradCam(model, module).attribute(
                 inputs.detach().clone(), target=targets, interpolate_mode="bilinear"
             ),
@@ -296,7 +298,6 @@ class _Builder:
 
         return self._peer(
             "pytorch-grad-cam",
-            "gradcam",
             run,
             comparable=lambda maps: torch.from_numpy(np.asarray(maps)),
             reference=reference,
@@ -318,7 +319,6 @@ class _Builder:
 
         return self._peer(
             "pytorch-grad-cam",
-            "guided_backprop",
             run,
             comparable=lambda maps: torch.from_numpy(maps).permute(0, 3, 1, 2),
             reference=lambda: GuidedBackprop(self.model).attribute(inputs, target=targets),
@@ -338,7 +338,6 @@ class _Builder:
 
         return self._peer(
             "torch-cam",
-            "gradcam",
             run,
             reference=lambda: GradCAM(model, layer, reshape).attribute(inputs, target=targets),
             compared_with="revelio GradCAM",

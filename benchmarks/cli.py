@@ -31,7 +31,7 @@ from typing import Any
 import torch
 
 from benchmarks import report, workload
-from benchmarks.attribution import METHODS, attribution_group
+from benchmarks.attribution import attribution_group
 from benchmarks.featureviz import am_group, dream_group
 from benchmarks.measure import DTYPES, MEMORY_FORMATS, BenchmarkError, autocast, resolve_device
 from benchmarks.sanity import run_sanity
@@ -39,7 +39,7 @@ from benchmarks.targets import evaluate, primary_group, verdict
 from benchmarks.workload import Group, check_agreement, log, measure_memory, time_group
 
 FEATUREVIZ = ("am", "deep_dream")
-ALL_METHODS = (*METHODS, *FEATUREVIZ)
+"""The feature-visualization workloads; every other name is a registered attribution method."""
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -167,8 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--size", type=_list(int), help="input sizes (square), e.g. 224")
     parser.add_argument("--dtype", type=_list(str, list(DTYPES)), help="float32, bfloat16, float16 (autocast, CUDA)")
     parser.add_argument("--memory-format", type=_list(str, list(MEMORY_FORMATS)), help="contiguous, channels_last")
-    parser.add_argument("--methods", type=_list(str, ALL_METHODS), default=list(ALL_METHODS),
-                        help=f"subset of {','.join(ALL_METHODS)}")
+    parser.add_argument("--method", "--methods", dest="methods", type=_list(str), action="extend", metavar="NAMES",
+                        help="registered attribution methods (revelio.registry; installed plugins too) and "
+                        f"{', '.join(FEATUREVIZ)}, comma-separated or repeated (default: all)")
     parser.add_argument("--rounds", type=int, help="timed rounds per configuration (default: the preset's)")
     parser.add_argument("--warmup", type=int, help="warm-up calls per workload (default: the preset's)")
     parser.add_argument("--am-model", help="activation-maximization model (default vgg11)")
@@ -183,6 +184,24 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     parser.add_argument("--traceback", action="store_true", help="print tracebacks of failing workloads")
     return parser
+
+
+def _attribution_methods(methods: list[str]) -> list[str]:
+    return [m for m in methods if m not in FEATUREVIZ]
+
+
+def check_methods(methods: list[str] | None) -> list[str]:
+    """The methods asked for, every name checked against the registry before any work (default: all)."""
+    from revelio import registry
+
+    if methods is None:
+        return [*registry.names(), *FEATUREVIZ]
+    for name in _attribution_methods(methods):
+        try:
+            registry.get(name)
+        except ValueError as error:
+            raise BenchmarkError(f"--method: {error}") from None
+    return list(dict.fromkeys(methods))
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -223,7 +242,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         plan.dream = replace(plan.dream, rounds=None)
     if "deep_dream" not in args.methods:
         plan.dream = None
-    if not any(m in METHODS for m in args.methods):
+    if not _attribution_methods(args.methods):
         plan.attribution = []
     return plan
 
@@ -240,12 +259,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     started = time.time()
+    args.methods = check_methods(args.methods)
     plan = make_plan(args)
     threads = args.threads or plan.threads
     if threads:
         torch.set_num_threads(threads)
     device = resolve_device(plan.device)
-    attribution_methods = [m for m in args.methods if m in METHODS]
+    attribution_methods = _attribution_methods(args.methods)
     memory = not args.no_memory
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -316,7 +336,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     results["targets"] = evaluate(attribution, featureviz)
     if args.sanity:
         log("sanity checks")
-        results["sanity"] = run_sanity(str(device), args.out / "sanity")
+        from revelio.featureviz import PRESETS
+
+        checked = attribution_methods + (list(PRESETS) if plan.am is not None else [])
+        results["sanity"] = run_sanity(str(device), args.out / "sanity", checked)
 
     charts = []
     primary = primary_group(attribution)

@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from benchmarks import peers
-from benchmarks.attribution import FLOOR, FORWARD, METHOD_TITLES, METHODS
+from benchmarks.attribution import FLOOR, FORWARD, floor_of, method_title
+from revelio import registry
 from benchmarks.targets import verdict
 from benchmarks.workload import Group, Workload
 from revelio.io import json_safe
@@ -234,24 +235,23 @@ def speed_and_sanity_table(
     attribution: Sequence[Group], featureviz: Sequence[Group], statuses: dict[str, dict[str, str]]
 ) -> str:
     """revelio's speed (primary configuration, activation maximization) next to each method's sanity verdicts."""
-    from benchmarks.sanity import SANITY_NAMES
     from benchmarks.targets import primary_group
 
     checks = sorted({check for by_check in statuses.values() for check in by_check})
     lines = ["| method | speed | " + " | ".join(checks) + " |", "|---|---|" + "---|" * len(checks)]
     group = primary_group(attribution)
     if group is not None:
-        forward, floor = group.by_name(FORWARD), group.by_name(FLOOR)
-        for method in METHODS:
-            w = group.by_name(f"revelio {METHOD_TITLES[method]}")
+        for spec in map(registry.get, group.settings.get("methods", ())):
+            w = group.by_name(method_title(spec))
             if w is None or not w.ok or not w.times:
                 continue
-            base, label = (forward, "forward") if method == "gradcam" else (floor, "floor")
+            base = group.by_name(floor_of(spec))
+            label = "forward" if floor_of(spec) == FORWARD else "floor"
             speed = f"{w.items / w.median():.1f} img/s"
             if base is not None and base.ok and base.times:
                 speed += f", {w.median() / base.median():.2f}x {label}"
-            row = statuses.get(SANITY_NAMES[method], {})
-            lines.append(f"| {METHOD_TITLES[method]} | {speed} | " + " | ".join(row.get(c, "") for c in checks) + " |")
+            row = statuses.get(spec.name, {})
+            lines.append(f"| {spec.title} | {speed} | " + " | ".join(row.get(c, "") for c in checks) + " |")
     am = next((g for g in featureviz if g.title.startswith("activation")), None)
     if am is not None:
         for variant in am.settings["variants"]:
@@ -261,7 +261,7 @@ def speed_and_sanity_table(
             rate = w.items / w.median()
             base = _baseline_rate(am, w)
             speed = f"{rate:.2f} units/s" + (f", {rate / base:.1f}x PytorchRevelio-style" if base else "")
-            row = statuses.get(SANITY_NAMES[f"am {variant}"], {})
+            row = statuses.get(variant, {})
             lines.append(f"| AM {variant} | {speed} | " + " | ".join(row.get(c, "") for c in checks) + " |")
     return "\n".join(lines)
 
@@ -289,8 +289,9 @@ def attribution_chart(group: Group, path: Path) -> str | None:
         from revelio.render import bar_chart, save_png
     except ImportError as error:
         return f"no chart: revelio.render.bar_chart is not available ({error})"
-    methods = [m for m in METHODS if m in group.settings.get("methods", ())]
-    forward, floor = group.by_name(FORWARD), group.by_name(FLOOR)
+    specs = [registry.get(name) for name in group.settings.get("methods", ())]
+    methods = [spec.name for spec in specs]
+    forward = group.by_name(FORWARD)
     series: dict[str, list[float]] = {}
     flagged: set[str] = set()
     for library in PEER_ORDER:
@@ -303,14 +304,14 @@ def attribution_chart(group: Group, path: Path) -> str | None:
         if not all(math.isnan(v) for v in values):
             series[library] = values
     floors = []
-    for method in methods:
-        base = forward if method == "gradcam" else floor
+    for spec in specs:
+        base = group.by_name(floor_of(spec))
         floors.append(base.items / base.median() if base and base.ok and base.times else math.nan)
-    series["floor (fwd+bwd; fwd for Grad-CAM)"] = floors
+    series["floor (fwd+bwd; fwd for the CAMs)"] = floors
     hline = forward.items / forward.median() if forward and forward.ok and forward.times else None
     s = group.settings
     image = bar_chart(
-        [METHOD_TITLES[m] + (" *" if m in flagged else "") for m in methods],
+        [spec.title + (" *" if spec.name in flagged else "") for spec in specs],
         series,
         title=f"{s['model']} batch {s['batch']} {s['size']}px, {s['device']} {s['dtype']}"
         + ("; * a peer disagrees with revelio" if flagged else ""),

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.attribution import FLOOR, FORWARD
+from benchmarks.attribution import FLOOR, FORWARD, method_title
 from benchmarks.workload import Group, Workload
+from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry
 
 PRIMARY = {"model": "resnet50", "batch": 8, "size": 224, "dtype": "float32", "memory_format": "contiguous"}
 
@@ -22,7 +23,8 @@ def primary_group(groups: Sequence[Group]) -> Group | None:
     for group in groups:
         if all(group.settings.get(key) == value for key, value in PRIMARY.items()):
             return group
-    return next((g for g in groups if len(g.settings.get("methods", ())) == 4), groups[0] if groups else None)
+    most = max((len(g.settings.get("methods", ())) for g in groups), default=0)
+    return next((g for g in groups if len(g.settings.get("methods", ())) == most), None)
 
 
 def _median(group: Group, name: str) -> float | None:
@@ -88,16 +90,19 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
             value = _median(group, name)
             return value / base if value is not None and base else None
 
-        entries.append(_entry("saliency", "revelio Saliency / forward+input-backward floor",
-                              ratio("revelio Saliency", floor), 1.03, "<=", where))
-        entries.append(_entry("guided_backprop", "revelio GuidedBackprop / forward+input-backward floor",
-                              ratio("revelio GuidedBackprop", floor), 1.05, "<=", where))
-        entries.append(_entry("gradcam", "revelio GradCAM / bare forward (no_grad)",
-                              ratio("revelio GradCAM", forward), 1.05, "<=", where))
-        entries.append(_entry("guided_gradcam", "revelio GuidedGradCAM / revelio GuidedBackprop",
-                              ratio("revelio GuidedGradCAM", _median(group, "revelio GuidedBackprop")), 1.15, "<=",
+        saliency, guided, gradcam, guided_gradcam = (
+            registry.spec_of(cls) for cls in (Saliency, GuidedBackprop, GradCAM, GuidedGradCAM)
+        )
+        entries.append(_entry(saliency.name, "revelio Saliency / forward+input-backward floor",
+                              ratio(method_title(saliency), floor), 1.03, "<=", where))
+        entries.append(_entry(guided.name, "revelio GuidedBackprop / forward+input-backward floor",
+                              ratio(method_title(guided), floor), 1.05, "<=", where))
+        entries.append(_entry(gradcam.name, "revelio GradCAM / bare forward (no_grad)",
+                              ratio(method_title(gradcam), forward), 1.05, "<=", where))
+        entries.append(_entry(guided_gradcam.name, "revelio GuidedGradCAM / revelio GuidedBackprop",
+                              ratio(method_title(guided_gradcam), _median(group, method_title(guided))), 1.15, "<=",
                               where))
-        gradcam, bare = group.by_name("revelio GradCAM"), group.by_name(FORWARD)
+        gradcam, bare = group.by_name(method_title(gradcam)), group.by_name(FORWARD)
         memory = None
         if gradcam is not None and bare is not None and gradcam.peak_bytes and bare.peak_bytes:
             memory = gradcam.peak_bytes / bare.peak_bytes

@@ -10,15 +10,17 @@ line to stderr and exits with status 2, leaving no output behind.
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from revelio.errors import RevelioError
+
+if TYPE_CHECKING:
+    import torch
 
 USER_ERROR = 2
 
@@ -27,6 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.formatwarning = _one_line_warning
     if not hasattr(args, "run"):
         parser.print_help()
         return 0
@@ -59,10 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _add_model(explain)
-    explain.add_argument("--method", default="gradcam", help="saliency, guided-backprop, deconvolution, gradcam, "
-                         "guided-gradcam, or all (default: %(default)s; one method with --dataset)")
+    explain.add_argument("--method", action="append", metavar="NAME",
+                         help=f"a method: {_method_choices()}, or all; repeat the flag or give a comma list for "
+                         f"several (default: {_default_method()}; one method with --dataset)")
     explain.add_argument("--target", default="auto", help="auto (top class), a class index or a class name")
-    explain.add_argument("--layer", help="layer for CAM methods (default: the model's usual one)")
+    explain.add_argument("--layer", help="layer for CAM methods (default: the model's usual one, or its last "
+                         "spatial layer)")
     explain.add_argument("--out", required=True, help="output folder")
     batch = explain.add_argument_group("data sets (--dataset)")
     batch.add_argument("--dataset", metavar="DIR|GLOB|shapes:N",
@@ -82,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model(visualize)
     visualize.add_argument("--layer", required=True, help="dotted layer name (see `revelio layers`)")
     visualize.add_argument("--units", default="0-7", help="channels, e.g. 0-7 or 0,3,5 (default: %(default)s)")
-    visualize.add_argument("--method", default="gaussian", help="a feature-visualization preset: "
-                           "plain, gaussian, bilateral (default: %(default)s)")
+    visualize.add_argument("--method", help="a feature-visualization preset: plain, gaussian, bilateral "
+                           "(default: the default preset)")
     visualize.add_argument("--steps", type=_positive_int, default=128)
     visualize.add_argument("--size", type=_positive_int, help="image size (default: the model's input size)")
     visualize.add_argument("--lr", type=float, default=0.05, help="RMS change per step (default: %(default)s)")
@@ -99,7 +104,9 @@ def build_parser() -> argparse.ArgumentParser:
     sanity = commands.add_parser("sanity", help="sanity checks of every method, as a report")
     sanity.add_argument("--model", default="shapes", help="shapes (default) or a torchvision name")
     sanity.add_argument("--weights", help="a state_dict file for a torchvision model")
-    sanity.add_argument("--methods", nargs="+", help="methods to check (default: all, with the controls)")
+    sanity.add_argument("--method", "--methods", dest="methods", action="extend", nargs="+", metavar="NAME",
+                        help=f"methods to check: {_method_choices()}, the controls (edge-detector, random-map) or "
+                        "feature-visualization presets; comma lists work (default: all, with the controls)")
     sanity.add_argument("--slow", action="store_true", help="add data randomization (A5: retrains the shapes model)")
     sanity.add_argument("--images", type=_positive_int,
                         help="images per check (default: 64 on shapes, 8 on other models)")
@@ -107,6 +114,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(sanity)
     sanity.set_defaults(run=_run_sanity)
     return parser
+
+
+def _method_choices() -> str:
+    from revelio.registry import known_names  # imports no torch
+
+    return ", ".join(known_names())
+
+
+def _default_method() -> str:
+    from revelio.registry import DEFAULT_METHOD
+
+    return DEFAULT_METHOD
 
 
 def _add_model(parser: argparse.ArgumentParser) -> None:
@@ -135,18 +154,21 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_layers(args: argparse.Namespace) -> int:
-    from revelio.core.layers import describe_layers
+    from revelio.core.layers import default_layer, describe_layers
 
     zoo_model = _load_model(args.model, args.weights, _device(args.device))
     height, width = zoo_model.input_size
+    import torch
+
     inputs = torch.zeros(1, len(zoo_model.mean), height, width, device=zoo_model.device)
     rows = describe_layers(zoo_model.model, inputs)
+    cam_layer = zoo_model.gradcam_layer or default_layer(rows)
     width_name = max(len("layer"), *(len(row.name) for row in rows))
     width_type = max(len("type"), *(len(row.type) for row in rows))
     print(f"{'layer':<{width_name}}  {'type':<{width_type}}  {'output':<20}  params")
     for row in rows:
         shape = "x".join(map(str, row.output_shape)) if isinstance(row.output_shape, tuple) else row.output_shape
-        mark = "  <- Grad-CAM default" if row.name == zoo_model.gradcam_layer else ""
+        mark = "  <- default layer of the CAM methods" if row.name == cam_layer else ""
         print(f"{row.name:<{width_name}}  {row.type:<{width_type}}  {shape:<20}  {row.parameters:,}{mark}")
     return 0
 
@@ -161,13 +183,16 @@ def _run_explain(args: argparse.Namespace) -> int:
 
         if args.images:
             raise ValueError("give IMAGE files or --dataset, not both")
-        if method_names(args.method) != [args.method]:
+        names = method_names(args.method)
+        if len(names) != 1:
             raise ValueError("--dataset runs one method at a time; run it once per method, each with its own --out")
         device = process_device(_device(args.device))  # cuda -> cuda:LOCAL_RANK under torchrun
+        import torch
+
         torch.manual_seed(args.seed)  # random weights: the same in every process and every resumed run
         zoo_model = _load_model(args.model, args.weights, device)
         summary = attribute_dataset(
-            zoo_model, args.dataset, args.method, args.out, args.batch_size, layer=args.layer,
+            zoo_model, args.dataset, names[0], args.out, args.batch_size, layer=args.layer,
             target=parse_target(args.target, zoo_model), shard_size=args.shard_size, workers=args.workers,
             resume=args.resume, progress=args.progress,
         )
@@ -253,6 +278,8 @@ def _load_model(name: str, weights: str | None, device: torch.device):
 
 
 def _device(spec: str) -> torch.device:
+    import torch
+
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if spec not in ("cpu", "cuda") and not spec.startswith("cuda:"):
@@ -269,6 +296,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    """Warnings as one line for the terminal, without the source line a Python warning shows."""
+    return f"revelio: {category.__name__}: {message}\n"
+
+
 def _one_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -278,12 +310,6 @@ def _version() -> str:
     from revelio import __version__
 
     return __version__
-
-
-def suggest(word: str, choices: Sequence[str]) -> str:
-    """``" (did you mean 'x'?)"`` for the closest choice, or ``""``."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 if __name__ == "__main__":

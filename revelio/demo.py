@@ -16,11 +16,13 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from revelio import render
-from revelio.attribution import METHODS, create_method
+from revelio import registry
+from revelio.attribution import Attribution
 from revelio.eval import pointing_game, relevance_mass
 from revelio.explain import method_picture
 from revelio.featureviz import PRESETS, channel, class_logit
 from revelio.io import check_writable, staged_output
+from revelio.registry import MethodSpec
 from revelio.zoo import CLASS_NAMES, ZooModel, load, make_batch
 from revelio.zoo.train import TEST_SEED
 
@@ -36,7 +38,7 @@ def run_demo(out: str | Path, *, device: torch.device | str = "cpu", seed: int =
     """Write the demo report into ``out`` (``index.html``); return a short text summary."""
     check_writable(out)
     zoo_model = load("shapes", device=device)
-    methods = {name: create_method(name, zoo_model.model, zoo_model.gradcam_layer) for name in METHODS}
+    methods = registered_methods(zoo_model)
     report = render.HtmlReport("revelio demo: the bundled shapes model")
     stages = tqdm(total=2 + len(PRESETS), desc="revelio demo", disable=not progress, leave=False)
     report.add_text(
@@ -53,6 +55,12 @@ def run_demo(out: str | Path, *, device: torch.device | str = "cpu", seed: int =
     with staged_output(out) as stage:
         report.write(stage / "index.html")
     return _table(rows)
+
+
+def registered_methods(zoo_model: ZooModel) -> dict[MethodSpec, Attribution]:
+    """Every registered method (:mod:`revelio.registry`) for the zoo model, layer methods at its CAM layer."""
+    layer, reshape = zoo_model.gradcam_layer, zoo_model.gradcam_reshape
+    return {spec: spec.create(zoo_model.model, layer, reshape) for spec in registry.methods().values()}
 
 
 def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods: dict, seed: int) -> None:
@@ -75,15 +83,16 @@ def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: i
     classes = batch.classes.flatten().to(zoo_model.device)
     shown = images.repeat_interleave(2, dim=0)
     columns = [shown]
-    for name, method in methods.items():
-        columns.append(method_picture(name, method.attribute(inputs, classes), shown))
+    for spec, method in methods.items():
+        columns.append(method_picture(spec, method.attribute(inputs, classes, **spec.defaults), shown))
     tiles = torch.stack(columns, dim=1).flatten(0, 1)
     with torch.no_grad():
         probabilities = zoo_model.probabilities(zoo_model.model(inputs))
     row_titles = [
         f"{zoo_model.class_name(int(c))} p={float(probabilities[i, c]):.2f}" for i, c in enumerate(classes)
     ]
-    return render.grid(tiles, ncols=len(columns), titles=["input", *methods], row_titles=row_titles, scale=SCALE)
+    titles = ["input", *(spec.name for spec in methods)]
+    return render.grid(tiles, ncols=len(columns), titles=titles, row_titles=row_titles, scale=SCALE)
 
 
 def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, methods: dict, seed: int) -> list[list]:
@@ -94,7 +103,7 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
     others = batch.masks.flip(1).flatten(0, 1).to(zoo_model.device)  # the other object's mask
     size = masks.shape[-1]
     generator = torch.Generator().manual_seed(seed)
-    maps = {name: method.attribute(inputs, classes) for name, method in methods.items()}
+    maps = {spec.name: method.attribute(inputs, classes, **spec.defaults) for spec, method in methods.items()}
     maps["baseline: centre"] = _centre_map(len(classes), size).to(zoo_model.device)
     maps["baseline: random"] = torch.rand(len(classes), 1, size, size, generator=generator).to(zoo_model.device)
     rows = []

@@ -1,4 +1,4 @@
-"""What ``revelio explain`` and ``revelio visualize`` do, as functions of a zoo model."""
+"""What ``revelio explain`` does, as functions of a zoo model."""
 
 from __future__ import annotations
 
@@ -10,22 +10,11 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from revelio.attribution import METHODS, create_method
-from revelio.errors import TargetError
+from revelio import registry, render
+from revelio.errors import MethodNotFoundError, TargetError
 from revelio.io import check_writable, read_image, staged_output
+from revelio.registry import MethodSpec
 from revelio.zoo import ZooModel
-
-CAM_METHODS = {"gradcam"}
-"""Methods whose map is shown over the image; the others are shown on their own."""
-
-DISPLAY_KIND = {
-    "saliency": "heat",
-    "guided-backprop": "signed",
-    "deconvolution": "signed",
-    "gradcam": "heat",
-    "guided-gradcam": "signed",
-}
-"""How :func:`revelio.render.to_display` shows each method's map."""
 
 
 def parse_target(spec: str | int | None, zoo_model: ZooModel) -> int | None:
@@ -55,22 +44,33 @@ def parse_target(spec: str | int | None, zoo_model: ZooModel) -> int | None:
     raise TargetError(f"no class named {text!r} in {zoo_model.name}; closest: {hint}")
 
 
-def method_names(spec: str) -> list[str]:
-    """``"all"`` -> every method; else the one name, checked."""
-    if spec == "all":
-        return list(METHODS)
-    if spec not in METHODS:
-        close = difflib.get_close_matches(spec, list(METHODS), n=1, cutoff=0.5)
-        hint = f"did you mean {close[0]!r}? " if close else ""
-        raise ValueError(f"unknown method {spec!r}; {hint}choose from {', '.join(METHODS)} or all")
-    return [spec]
+def method_names(spec: str | Sequence[str] | None) -> list[str]:
+    """Method names from a command line: ``"all"``, one name, a comma list, or a list of those.
+
+    ``"all"`` is every registered method (not the controls); ``None`` is
+    :data:`revelio.registry.DEFAULT_METHOD`.
+
+    Raises:
+        MethodNotFoundError: an unknown name (with the closest one).
+    """
+    parts = [registry.DEFAULT_METHOD] if spec is None else [spec] if isinstance(spec, str) else list(spec)
+    names: list[str] = []
+    for part in parts:
+        for name in (item.strip() for item in part.split(",")):
+            if name == "all":
+                names += registry.names()
+            elif name:
+                names.append(registry.get(name).name)
+    if not names:
+        raise MethodNotFoundError(f"no method given; choose from {', '.join(registry.names())} or all")
+    return list(dict.fromkeys(names))
 
 
 def explain_images(
     zoo_model: ZooModel,
     paths: Sequence[str | Path],
     *,
-    method: str = "gradcam",
+    method: str | Sequence[str] | None = None,
     target: str | int | None = "auto",
     layer: str | None = None,
     out: str | Path,
@@ -78,35 +78,37 @@ def explain_images(
 ) -> list[str]:
     """Attribution maps for image files, written as PNGs plus ``explanations.json`` into ``out``.
 
-    Everything is checked before any map is computed: the output folder, the method,
-    the layer, the target and every image. Returns one line per image.
+    Everything is checked before any map is computed: the output folder, the methods,
+    the layer, the target and every image. ``method`` as :func:`method_names` reads it. The predictions come from the first
+    method's own forward pass. Returns one line per image.
     """
     from tqdm.auto import tqdm
-
-    from revelio import render
 
     check_writable(out)
     names = method_names(method)
     layer = layer or zoo_model.gradcam_layer
-    methods = {name: create_method(name, zoo_model.model, layer, zoo_model.gradcam_reshape) for name in names}
+    specs = [registry.get(name) for name in names]
+    methods = {spec.name: spec.create(zoo_model.model, layer, zoo_model.gradcam_reshape) for spec in specs}
     target_index = parse_target(target, zoo_model)
     images = [read_image(path) for path in paths]
     inputs = torch.cat([zoo_model.preprocess(image) for image in images])
-    with torch.no_grad():
-        probabilities = zoo_model.probabilities(zoo_model.model(inputs))
-    top = probabilities.argmax(dim=1)
-    classes = top if target_index is None else torch.full_like(top, target_index)
     shown = zoo_model.denormalize(inputs).clamp(0, 1)
 
     records, lines = [], []
+    probabilities = top = classes = None
     with staged_output(out) as stage:
-        for name, attribution in tqdm(methods.items(), desc="explain", disable=not progress, leave=False):
-            maps = attribution.attribute(inputs, classes)
-            pictures = method_picture(name, maps, shown)
+        for spec in tqdm(specs, desc="explain", disable=not progress, leave=False):
+            explanation = methods[spec.name].explain(inputs, target_index, **spec.defaults)
+            if probabilities is None:
+                probabilities = zoo_model.probabilities(explanation.output)
+                top, classes = probabilities.argmax(dim=1), explanation.classes
+            pictures = method_picture(spec, explanation.maps, shown)
             for index, path in enumerate(paths):
-                file = f"{index:02d}-{Path(path).stem}-{name}.png"
+                file = f"{index:02d}-{Path(path).stem}-{spec.name}.png"
                 render.save_png(pictures[index], stage / file)
-                records.append(_record(zoo_model, path, name, file, int(top[index]), int(classes[index]), probabilities[index]))
+                records.append(
+                    _record(zoo_model, path, spec.name, file, int(top[index]), int(classes[index]), probabilities[index])
+                )
         (stage / "explanations.json").write_text(json.dumps(records, indent=2))
     for index, path in enumerate(paths):
         predicted, asked = zoo_model.class_name(int(top[index])), zoo_model.class_name(int(classes[index]))
@@ -116,14 +118,11 @@ def explain_images(
     return lines
 
 
-def method_picture(name: str, maps: Tensor, shown: Tensor) -> Tensor:
-    """Display-ready RGB of a method's maps: CAMs over the images ``shown``, other maps on their own."""
-    from revelio import render
-
-    if name in CAM_METHODS:
-        heat = render.normalize_map(maps)
-        return render.overlay(shown, heat)
-    return render.to_display(maps, DISPLAY_KIND.get(name, "heat"))
+def method_picture(spec: MethodSpec, maps: Tensor, shown: Tensor) -> Tensor:
+    """Display-ready RGB of a method's maps, by its map kind: CAMs over the images ``shown``, other maps on their own."""
+    if spec.map_kind == "cam":
+        return render.overlay(shown, render.normalize_map(maps))
+    return render.to_display(maps, spec.map_kind)
 
 
 def _record(zoo_model: ZooModel, path, method: str, file: str, top: int, asked: int, probabilities: Tensor) -> dict:

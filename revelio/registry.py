@@ -48,15 +48,18 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "revelio.methods"
 """The entry point group through which installed packages register methods."""
 
+DEFAULT_METHOD = "gradcam"
+"""The method the command line runs when given none."""
+
 MapKind = Literal["signed", "heat", "cam"]
 MAP_KINDS: tuple[str, ...] = ("signed", "heat", "cam")
-"""What a method's map is, which says how to show it:
+"""What a method's map is (with the spec's defaults), which says how to show it:
 
-- ``"signed"``: input-shaped, the sign carries meaning (evidence for and against);
-  shown around grey;
-- ``"heat"``: input-shaped magnitude, non-negative; shown as a heat map;
-- ``"cam"``: a coarse, non-negative map ``(N, 1, H, W)`` of where the evidence lies;
-  shown over the image.
+- ``"signed"``: input-shaped ``(N, C, H, W)``, the sign carries meaning (evidence for
+  and against); shown around grey;
+- ``"heat"``: input-shaped ``(N, C, H, W)`` magnitude, non-negative; shown as a heat map;
+- ``"cam"``: one map per example, ``(N, 1, H, W)``, of where the evidence lies; shown
+  over the image.
 """
 
 Outcome = Literal["pass", "fail", "report", "n/a"]
@@ -142,6 +145,9 @@ class MethodSpec:
                 raise RegistryError(f"{self.name}: the expectation for {check} must be an Expectation, got {expectation!r}")
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "expectations", MappingProxyType(dict(self.expectations)))
+
+    def __hash__(self) -> int:
+        return hash(self.name)
 
     def load(self) -> type[Attribution]:
         """The method's class (imported now if the spec holds its path)."""
@@ -318,12 +324,12 @@ def get(name: str) -> MethodSpec:
     )
 
 
-def spec_of(method: str | MethodSpec | Attribution) -> MethodSpec:
-    """The spec of a method given by name, by spec or as an ``Attribution`` instance.
+def spec_of(method: str | MethodSpec | Attribution | type[Attribution]) -> MethodSpec:
+    """The spec of a method given by name, by spec, by class, or as an ``Attribution`` instance.
 
-    An instance of a registered class gets its class's spec (the first registered
-    with exactly that class); any other instance gets a spec derived from its class,
-    with no expectations.
+    A registered class (or an instance of one) gets its spec (the first registered
+    with exactly that class); any other class gets a spec derived from it, with no
+    expectations.
     """
     if isinstance(method, MethodSpec):
         return method
@@ -331,21 +337,31 @@ def spec_of(method: str | MethodSpec | Attribution) -> MethodSpec:
         return get(method)
     from revelio.attribution.base import Attribution
 
-    if not isinstance(method, Attribution):
+    cls = method if isinstance(method, type) else type(method)
+    if not issubclass(cls, Attribution):
         raise MethodNotFoundError(
-            f"a method is a registered name or a revelio Attribution instance, got {type(method).__name__}"
+            f"a method is a registered name or a revelio Attribution class or instance, got {cls.__name__}"
         )
+    path = f"{cls.__module__}:{cls.__qualname__}"
     for spec in methods(controls=True).values():
-        if isinstance(spec.cls, type) and spec.cls is type(method):
+        if spec.cls is cls or spec.cls == path:
             return spec
-        if isinstance(spec.cls, str) and spec.cls == f"{type(method).__module__}:{type(method).__qualname__}":
-            return spec
-    return spec_from_class(type(method))
+    return spec_from_class(cls)
 
 
 def plugin_names() -> list[str]:
     """Names of the ``revelio.methods`` entry points installed, without importing them."""
     return [entry_point.name for entry_point in _entry_points()]
+
+
+def known_names() -> list[str]:
+    """The methods' names without importing any plugin: for help texts that must be cheap to build.
+
+    The names registered so far (controls left out) and the names of the installed
+    ``revelio.methods`` entry points (a plugin may register more names than its entry point's).
+    """
+    registered = [name for name, spec in _registry.items() if not spec.control]
+    return list(dict.fromkeys(registered + plugin_names()))
 
 
 # -- internals -----------------------------------------------------------------------
@@ -499,18 +515,19 @@ _builtin(
 
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"
 _BY_CONSTRUCTION_MODEL = "Adebayo et al. 2018, Fig. 2 (an edge detector does not depend on the model)"
-_NOISE = "by construction: noise never resembles noise"
+_NOISE = "by construction: noise never resembles noise (so a pass shows the check is necessary, not sufficient)"
 _CHANCE = "by construction: a random map scores at chance"
 
 _builtin(
-    "edge-detector", "controls:EdgeDetector", "Edge detector (control)", False, "heat",
+    "edge-detector", "controls:EdgeDetector", "Edge detector (control)", False, "cam",
     "Adebayo et al. 2018, Sanity Checks for Saliency Maps (the edge detector as a model-independent map)",
     _expect(A1="n/a", A3=("fail", _BY_CONSTRUCTION_MODEL), A4=("fail", _BY_CONSTRUCTION_CLASS),
-            A5=("fail", _BY_CONSTRUCTION_MODEL), A7=("fail", _BY_CONSTRUCTION_CLASS)),
+            A5=("fail", _BY_CONSTRUCTION_MODEL), A7=("fail", _BY_CONSTRUCTION_CLASS),
+            A6=("report", "edges lie on objects: localization alone cannot tell an explainer from an edge detector")),
     control=True,
 )
 _builtin(
-    "random-map", "controls:RandomMap", "Random map (control)", False, "heat",
+    "random-map", "controls:RandomMap", "Random map (control)", False, "cam",
     "a map of uniform noise, fresh at every call",
     _expect(A1="n/a", A3=("pass", _NOISE), A4=("pass", _NOISE), A5=("pass", _NOISE), A6=("fail", _CHANCE),
             A7=("fail", _CHANCE), A8=("fail", _CHANCE)),
@@ -518,12 +535,14 @@ _builtin(
 )
 
 __all__ = [
+    "DEFAULT_METHOD",
     "ENTRY_POINT_GROUP",
     "MAP_KINDS",
     "NO_EXPECTATION",
     "Expectation",
     "MethodSpec",
     "get",
+    "known_names",
     "methods",
     "names",
     "plugin_names",

@@ -14,7 +14,7 @@ def visualize_units(
     *,
     layer: str,
     units: Sequence[int],
-    method: str = "gaussian",
+    method: str | None = None,
     steps: int = 128,
     size: int | None = None,
     lr: float = 0.05,
@@ -22,11 +22,13 @@ def visualize_units(
     seed: int = 0,
     progress: bool = False,
 ) -> Path:
-    """Feature visualization (preset ``method``) of ``units`` (channels) of ``layer``, one batch; a grid PNG in ``out``."""
+    """Feature visualization (preset ``method``, default :data:`~revelio.featureviz.DEFAULT_PRESET`) of ``units``
+    (channels) of ``layer``, one batch; a grid PNG in ``out``."""
     from revelio import render
-    from revelio.featureviz import channel, get_preset
+    from revelio.featureviz import DEFAULT_PRESET, channel, get_preset
 
-    preset = get_preset(method)
+    preset = get_preset(method or DEFAULT_PRESET)
+    method = preset.name
     check_writable(out)
     visualizer = preset.create(
         zoo_model.model, image_size=size or zoo_model.input_size, mean=zoo_model.mean, std=zoo_model.std, lr=lr,

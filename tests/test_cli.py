@@ -55,7 +55,7 @@ def test_layers_lists_the_bundled_model_in_call_order():
     assert result.returncode == 0, result.stderr
     names = [line.split()[0] for line in result.stdout.splitlines()[1:]]
     assert names.index("block1") < names.index("block2") < names.index("block3") < names.index("head")
-    assert "Grad-CAM default" in next(line for line in result.stdout.splitlines() if line.startswith("block3 "))
+    assert "default layer of the CAM methods" in next(line for line in result.stdout.splitlines() if line.startswith("block3 "))
     assert "1x64x16x16" in result.stdout
 
 
@@ -124,12 +124,12 @@ def test_an_unwritable_output_folder_is_refused(shapes_images, bad_files):
 
 def test_visualize_writes_a_grid_and_one_image_per_unit(tmp_path):
     out = tmp_path / "viz"
-    result = revelio("visualize", "--layer", "block3", "--units", "0-2,5", "--method", "am-bilateral",
+    result = revelio("visualize", "--layer", "block3", "--units", "0-2,5", "--method", "bilateral",
                      "--steps", "4", "--out", str(out), "--no-progress")
     assert result.returncode == 0, result.stderr
     files = sorted(p.name for p in out.iterdir())
-    assert files == ["block3-am-bilateral-unit0.png", "block3-am-bilateral-unit1.png",
-                     "block3-am-bilateral-unit2.png", "block3-am-bilateral-unit5.png", "block3-am-bilateral.png"]
+    assert files == ["block3-bilateral-unit0.png", "block3-bilateral-unit1.png",
+                     "block3-bilateral-unit2.png", "block3-bilateral-unit5.png", "block3-bilateral.png"]
 
 
 @pytest.mark.parametrize(

@@ -7,11 +7,9 @@ per object's class, every attribution method on the bundled model.
 from pathlib import Path
 
 from revelio import render
-from revelio.attribution import METHODS, create_method
-from revelio.demo import attribution_grid
+from revelio.demo import attribution_grid, registered_methods
 from revelio.zoo import load
 
 zoo_model = load("shapes")
-methods = {name: create_method(name, zoo_model.model, zoo_model.gradcam_layer) for name in METHODS}
-path = render.save_png(attribution_grid(zoo_model, methods, count=3), Path(__file__).with_name("demo_attribution.png"))
+path = render.save_png(attribution_grid(zoo_model, registered_methods(zoo_model), count=3), Path(__file__).with_name("demo_attribution.png"))
 print(f"wrote {path}")

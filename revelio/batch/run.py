@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor
 
-from revelio.attribution import Attribution, LayerAttribution, create_method
+from revelio import registry
+from revelio.attribution import Attribution, LayerAttribution
 from revelio.batch.completion import merge_outputs, verify_shard
 from revelio.batch.config import ERRORS_FILE, MANIFEST_FILE, config_digest, prepare_output, run_config
 from revelio.batch.distributed import DEFAULT_TIMEOUT, World, process_world
@@ -89,7 +89,7 @@ class BatchSummary:
 def attribute_dataset(
     model: ZooModel,
     dataset: Any,
-    method: str,
+    method: str | Attribution,
     out_dir: str | os.PathLike,
     batch_size: int = 32,
     *,
@@ -119,12 +119,15 @@ def attribute_dataset(
         dataset: a folder, a glob, ``"shapes:N[:SEED]"``, a list of image paths, a
             :class:`~revelio.zoo.ShapesDataset` or an :class:`~revelio.batch.ImageSource`
             (see :func:`~revelio.batch.as_source`). Folders and globs are sorted.
-        method: a name of :data:`revelio.attribution.METHODS`.
+        method: a registered method's name (:mod:`revelio.registry`), or an
+            ``Attribution`` instance for ``model.model`` (its class and layer are part of
+            the configuration).
         out_dir: the output folder; a folder of a run with the same configuration is resumed.
         batch_size: images per forward and backward pass.
         layer: the layer of CAM methods (default: the model's usual Grad-CAM layer).
         target: the class to explain for every image; ``None`` explains each image's top class.
-        options: the method's options (``{"upsample": False}`` keeps Grad-CAM's grid).
+        options: the method's options (``{"upsample": False}`` keeps Grad-CAM's grid);
+            default: the registry entry's defaults.
         shard_size: images per shard file; part of the configuration.
         workers: DataLoader worker processes per process (default: the CPUs per process
             less one, at most 4; 0 reads in the main process).
@@ -144,7 +147,9 @@ def attribute_dataset(
         DistributedError: the processes of a distributed run disagree (image list, weights, options).
         TargetError: a target outside the model's classes.
     """
-    attribution, layer_name, options = _check_arguments(model, method, layer, target, options, batch_size, shard_size)
+    attribution, name, layer_name, options = _check_arguments(
+        model, method, layer, target, options, batch_size, shard_size
+    )
     workers = default_workers() if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise InputError(f"workers must be an int >= 0, got {workers!r}")
@@ -154,7 +159,7 @@ def attribute_dataset(
     out = _check_out(out_dir, dataset)
     plan = ShardPlan(len(source), shard_size)
     config = run_config(
-        model, method=method, layer=layer_name, options=options, target=target,
+        model, method=name, layer=layer_name, options=options, target=target,
         images=source.fingerprint(), shard_size=shard_size,
     )
     with process_world(model.device, timeout) as world:
@@ -195,37 +200,50 @@ def attribute_dataset(
 
 def _check_arguments(
     model: ZooModel,
-    method: str,
+    method: str | Attribution,
     layer: str | None,
     target: int | None,
     options: dict[str, Any] | None,
     batch_size: int,
     shard_size: int,
-) -> tuple[Attribution, str | None, dict[str, Any]]:
+) -> tuple[Attribution, str, str | None, dict[str, Any]]:
+    """The method to run, its name for the configuration, its layer and its options, all checked."""
     if not isinstance(model, ZooModel):
         raise InputError(
             f"model must be a revelio.zoo.ZooModel (it carries the preprocessing), got {type(model).__name__}; "
             "wrap a network with ZooModel(model, name=..., input_size=(H, W), mean=..., std=...)"
         )
-    for name, value in (("batch_size", batch_size), ("shard_size", shard_size)):
+    for key, value in (("batch_size", batch_size), ("shard_size", shard_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InputError(f"{name} must be a positive int, got {value!r}")
-    if not isinstance(method, str):
-        raise InputError(f"method must be a method's name (revelio.attribution.METHODS), got {type(method).__name__}")
-    attribution = create_method(method, model.model, layer or model.gradcam_layer, model.gradcam_reshape)
+            raise InputError(f"{key} must be a positive int, got {value!r}")
+    if isinstance(method, Attribution):
+        if method.model is not model.model:
+            raise InputError("the Attribution instance explains another model than model.model; build it for model.model")
+        spec = registry.spec_of(method)
+        attribution = method
+        name = spec.name if spec.cls is type(method) else f"{type(method).__module__}.{type(method).__qualname__}"
+    elif isinstance(method, str):
+        spec = registry.get(method)
+        attribution = spec.create(model.model, layer or model.gradcam_layer, model.gradcam_reshape)
+        name = spec.name
+    else:
+        raise InputError(f"method must be a registered name or an Attribution instance, got {type(method).__name__}")
+    if isinstance(attribution, LayerAttribution) and attribution.layer is None:
+        # pick the default layer now, and say which, so that the configuration names it
+        attribution.prepare(torch.zeros(1, len(model.mean), *model.input_size, device=model.device))
     layer_name = attribution.layer_name if isinstance(attribution, LayerAttribution) else None
-    options = dict(options or {})
+    options = dict(spec.defaults if options is None else options)
     try:
         json.dumps(options)
-        inspect.signature(attribution._attribute).bind(None, None, **options)
+        inspect.signature(attribution.attribute).bind(None, None, **options)
     except TypeError as error:
-        raise InputError(f"options for {method}: {error}; give its keyword options as plain values") from None
+        raise InputError(f"options for {name}: {error}; give its keyword options as plain values") from None
     if target is not None:
         if isinstance(target, bool) or not isinstance(target, int) or target < 0:
             raise TargetError(f"target must be None (top class) or a class index >= 0, got {target!r}")
         if model.class_names is not None and target >= len(model.class_names):
             raise TargetError(f"target {target} is out of range for {model.name}; use 0..{len(model.class_names) - 1}")
-    return attribution, layer_name, options
+    return attribution, name, layer_name, options
 
 
 def _check_out(out_dir: str | os.PathLike, dataset: Any) -> Path:
@@ -345,29 +363,6 @@ def _pending_shards(
     return pending, reused, redone
 
 
-class _RecordingTarget:
-    """A callable target: class ``target`` (or the top class) of each example; keeps the model's output."""
-
-    def __init__(self, target: int | None) -> None:
-        self.target = target
-        self.output: Tensor | None = None
-        self.classes: Tensor | None = None
-
-    def __call__(self, output: Any) -> Tensor:
-        if not isinstance(output, Tensor) or output.ndim != 2:
-            shape = tuple(output.shape) if isinstance(output, Tensor) else type(output).__name__
-            raise TargetError(f"batch runs need a classifier with output (N, classes), got {shape}")
-        self.output = output.detach()
-        if self.target is None:
-            classes = self.output.argmax(dim=1)
-        elif self.target >= output.shape[1]:
-            raise TargetError(f"target {self.target} is out of range for a model with {output.shape[1]} outputs")
-        else:
-            classes = torch.full((output.shape[0],), self.target, dtype=torch.long, device=output.device)
-        self.classes = classes
-        return output.gather(1, classes[:, None]).squeeze(1)
-
-
 def _attribute_batch(
     batch: Batch,
     source: ImageSource,
@@ -379,13 +374,12 @@ def _attribute_batch(
     shard: _ShardBuffer,
 ) -> None:
     inputs = batch.inputs.to(device, non_blocking=True)
-    recorder = _RecordingTarget(target)
-    maps = attribution.attribute(inputs, recorder, **options)
-    probabilities = model.probabilities(recorder.output.float())
+    explanation = attribution.explain(inputs, target, **options)  # a class target refuses other outputs
+    probabilities = model.probabilities(explanation.output.float())
     predicted = probabilities.argmax(dim=1)
     scores = probabilities.gather(1, predicted[:, None]).squeeze(1).tolist()
-    target_scores = probabilities.gather(1, recorder.classes[:, None]).squeeze(1).tolist()
-    scaled, scales = encode_maps(maps.detach().float().cpu().numpy())
+    target_scores = probabilities.gather(1, explanation.classes[:, None]).squeeze(1).tolist()
+    scaled, scales = encode_maps(explanation.maps.detach().float().cpu().numpy())
     records = [
         {
             "index": index,
@@ -396,7 +390,7 @@ def _attribute_batch(
             "target_score": round(target_score, 6),
         }
         for index, explained, top, score, target_score in zip(
-            batch.indices, recorder.classes.tolist(), predicted.tolist(), scores, target_scores
+            batch.indices, explanation.classes.tolist(), predicted.tolist(), scores, target_scores
         )
     ]
     shard.add_maps(records, scaled, scales)

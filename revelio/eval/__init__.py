@@ -1,7 +1,7 @@
 """Evaluation of explanations: sanity checks, localization against ground truth, faithfulness.
 
-- :func:`run_sanity` runs the checks of SANITY.md (A1-A8 for attribution methods and
-  controls, F1-F4 for feature visualization) and returns a :class:`SanityReport`
+- :func:`run_sanity` runs the sanity checks (A1-A8 for attribution methods and
+  controls, F1-F4 for feature visualization) of every method in :mod:`revelio.registry` and returns a :class:`SanityReport`
   (terminal table, JSON, Markdown, PNG figures);
 - the pieces, usable on their own: similarity measures (:func:`spearman`,
   :func:`pearson`, :func:`ssim`), model randomization (:func:`model_randomization`,
@@ -16,7 +16,7 @@ Example:
     >>> report.write("sanity-report")
 """
 
-from revelio.eval.controls import EdgeDetector, RandomMap
+from revelio.attribution.controls import EdgeDetector, RandomMap
 from revelio.eval.faithfulness import PerturbationCurves, auc, deletion_insertion
 from revelio.eval.localization import (
     centre_baseline,

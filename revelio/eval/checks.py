@@ -2,7 +2,9 @@
 
 :func:`~revelio.eval.run_sanity` computes the maps (batched, once per model state);
 the functions here turn them into a :class:`~revelio.eval.outcome.Measurement`. The
-thresholds are ours; the papers set none (SANITY.md).
+thresholds are ours where the papers set none. What each method is expected to do in
+each check is in its registry entry (:mod:`revelio.registry`), with the paper it comes
+from.
 
 Where a criterion says "above a baseline", the method must beat it by more than twice
 the standard error of the paired per-image difference, so that a map no better than
@@ -22,6 +24,43 @@ from revelio.eval.maps import heat, normalized_heat
 from revelio.eval.outcome import Measurement
 from revelio.eval.randomization import RandomizationResult
 from revelio.eval.similarity import constant, spearman, ssim
+
+ATTRIBUTION_CHECKS: dict[str, str] = {
+    "A1": "known answers",
+    "A2": "input invariance",
+    "A3": "cascading model randomization",
+    "A4": "random logit",
+    "A5": "data randomization",
+    "A6": "localization",
+    "A7": "class discrimination",
+    "A8": "deletion / insertion",
+}
+"""Attribution checks, by id."""
+
+FEATUREVIZ_CHECKS: dict[str, str] = {
+    "F1": "known answer",
+    "F2": "objective attained",
+    "F3": "regularizer effect",
+    "F4": "randomization",
+}
+"""Feature-visualization checks, by id."""
+
+CHECKS: dict[str, str] = {**ATTRIBUTION_CHECKS, **FEATUREVIZ_CHECKS}
+
+REFERENCES: dict[str, str] = {
+    "A1": "Simonyan et al. 2013; Springenberg et al. 2014; Selvaraju et al. 2017; Zhou et al. 2016",
+    "A2": "Kindermans et al. 2019, The (Un)reliability of Saliency Methods",
+    "A3": "Adebayo et al. 2018, Sanity Checks for Saliency Maps",
+    "A4": "Sixt, Granz, Landgraf 2020, When Explanations Lie",
+    "A5": "Adebayo et al. 2018, Sanity Checks for Saliency Maps",
+    "A6": "Zhang et al. 2016 (pointing game); Arras, Osman, Samek 2022 (relevance mass and rank)",
+    "A7": "Selvaraju et al. 2017; Nie, Zhang, Patel 2018",
+    "A8": "Petsiuk, Das, Saenko 2018, RISE",
+    "F1": "Erhan et al. 2009",
+    "F2": "Erhan et al. 2009; Oygard 2015; Tyka 2016",
+    "F3": "Oygard 2015; Tyka 2016; Tomasi and Manduchi 1998",
+    "F4": "Adebayo et al. 2018 (the same test, applied to feature visualization)",
+}
 
 A3_PARTIAL, A3_FULL = 0.5, 0.3
 A4_MAX_SSIM = 0.5

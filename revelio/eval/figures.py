@@ -24,13 +24,10 @@ from typing import TYPE_CHECKING, Any
 from torch import Tensor
 
 from revelio.eval.checks import A3_FULL, A3_PARTIAL
-from revelio.eval.methods import TITLES
 
 if TYPE_CHECKING:
     from revelio.eval.report import SanityReport
 
-_VARIANT_NAMES = {"plain": "AM plain", "gaussian": "AM Gaussian blur", "bilateral": "AM bilateral blur"}
-_SHORT = {"saliency": "Saliency", "edge-detector": "Edge detector*", "random-map": "Random map*"}
 
 SCALE = 2
 """Upscaling of 64-pixel tiles."""
@@ -47,6 +44,7 @@ def write_figures(report: SanityReport, out: Path) -> dict[str, Path]:
     from revelio import render
 
     artifacts = report.artifacts
+    title = report.title
     written: dict[str, Path] = {}
 
     def save(name: str, image: Tensor) -> None:
@@ -54,30 +52,30 @@ def write_figures(report: SanityReport, out: Path) -> dict[str, Path]:
 
     images = artifacts.get("images")
     if "a3" in artifacts and images is not None:
-        save("a3_cascade.png", _cascade(render, artifacts["a3"], images))
-        save("a3_similarity.png", _similarity(render, artifacts["a3"], artifacts.get("a3_independent")))
+        save("a3_cascade.png", _cascade(render, artifacts["a3"], images, title))
+        save("a3_similarity.png", _similarity(render, artifacts["a3"], artifacts.get("a3_independent"), title))
     if "a4" in artifacts and images is not None:
         names = _names(artifacts)
         headings = [(f"asked: {names(a)}", f"absent: {names(o)}") for a, o in zip(artifacts["primary"], artifacts["other"])]
-        save("a4_random_logit.png", _pairs(render, artifacts["a4"], images, headings, count=PAIR_EXAMPLES["a4"]))
+        save("a4_random_logit.png", _pairs(render, artifacts["a4"], images, headings, title, count=PAIR_EXAMPLES["a4"]))
     a5 = {k: v for k, v in artifacts.get("a5", {}).items() if isinstance(v, tuple)}
     if a5 and images is not None:
         headings = [("trained", "permuted labels")] * len(images)
-        save("a5_data_randomization.png", _pairs(render, a5, images, headings, count=PAIR_EXAMPLES["a5"]))
+        save("a5_data_randomization.png", _pairs(render, a5, images, headings, title, count=PAIR_EXAMPLES["a5"]))
     if artifacts.get("a6"):
-        save("a6_localization.png", _localization(render, artifacts["a6"]))
+        save("a6_localization.png", _localization(render, artifacts["a6"], title))
     a7 = {k: v for k, v in artifacts.get("a7", {}).items() if isinstance(v, tuple)}
     if a7 and images is not None:
         names = _names(artifacts)
         headings = [(names(a), names(b)) for a, b in artifacts["a7"]["objects"]]
-        figure = _pairs(render, a7, images, headings, masks=artifacts["a7"]["masks"], count=PAIR_EXAMPLES["a7"])
+        figure = _pairs(render, a7, images, headings, title, masks=artifacts["a7"]["masks"], count=PAIR_EXAMPLES["a7"])
         save("a7_class_discrimination.png", figure)
     if artifacts.get("a8"):
-        save("a8_deletion_insertion.png", _curves(render, artifacts["a8"]))
+        save("a8_deletion_insertion.png", _curves(render, artifacts["a8"], title))
     if artifacts.get("f1"):
-        save("f1_known_answer.png", _known_pattern(render, artifacts["f1"]))
+        save("f1_known_answer.png", _known_pattern(render, artifacts["f1"], title))
     if artifacts.get("fv"):
-        save("f_visualizations.png", _visualizations(render, artifacts["fv"], _names(artifacts)))
+        save("f_visualizations.png", _visualizations(render, artifacts["fv"], _names(artifacts), title))
     return written
 
 
@@ -95,7 +93,7 @@ def _heat(render, values: Tensor) -> Tensor:
     return render.colormap(values[:, None].float().clamp(0, 1), "inferno")
 
 
-def _cascade(render, results: dict, images: Tensor) -> Tensor:
+def _cascade(render, results: dict, images: Tensor, title) -> Tensor:
     methods = list(results)
     first = results[methods[0]]
     titles = ["input", "trained"] + [("+" if i else "") + stage for i, stage in enumerate(first.stages)]
@@ -107,12 +105,12 @@ def _cascade(render, results: dict, images: Tensor) -> Tensor:
         tiles,
         ncols=len(titles),
         titles=titles * len(methods),
-        row_titles=[TITLES.get(m, m) for m in methods],
+        row_titles=[title(m) for m in methods],
         scale=SCALE,
     )
 
 
-def _similarity(render, cascading: dict, independent: dict | None) -> Tensor:
+def _similarity(render, cascading: dict, independent: dict | None, name_of) -> Tensor:
     charts = []
     measures = [("spearman_abs", "Spearman rank corr. of |map|"), ("spearman", "Spearman rank corr. (signed)"),
                 ("ssim", "SSIM")]
@@ -127,7 +125,7 @@ def _similarity(render, cascading: dict, independent: dict | None) -> Tensor:
         xs = list(range(len(ticks)))
         for measure, label in measures:
             series = {
-                TITLES.get(m, m): (xs, [1.0] + r.mean(measure).tolist()) for m, r in results.items()
+                name_of(m): (xs, [1.0] + r.mean(measure).tolist()) for m, r in results.items()
             }
             title = f"{mode}: {label}"
             if mode == "cascading" and measure == "spearman_abs":
@@ -144,6 +142,7 @@ def _pairs(
     pairs: dict,
     images: Tensor,
     headings: list[tuple[str, str]],
+    title,
     masks: Tensor | None = None,
     count: int | None = None,
 ) -> Tensor:
@@ -163,27 +162,27 @@ def _pairs(
         for k in range(count):
             tiles += [_heat(render, first[k : k + 1])[0], _heat(render, second[k : k + 1])[0]]
         all_titles += [""] * (2 * count)
-    rows = ["input" if masks is None else "input, object"] + [TITLES.get(m, m) for m in pairs]
+    rows = ["input" if masks is None else "input, object"] + [title(m) for m in pairs]
     return render.grid(tiles, ncols=2 * count, titles=all_titles, row_titles=rows, scale=SCALE)
 
 
-def _localization(render, scores: dict) -> Tensor:
+def _localization(render, scores: dict, title) -> Tensor:
     methods = list(scores)
-    groups = [_SHORT.get(m) or TITLES.get(m, m) for m in methods] + ["centre baseline", "random baseline"]
+    groups = [title(m) for m in methods] + ["centre baseline", "random baseline"]
     series = {}
     for key, label in (("pointing", "pointing hit rate"), ("mass", "relevance mass"), ("rank", "relevance rank")):
         first = scores[methods[0]]
         series[label] = [scores[m][key] for m in methods] + [first[f"centre_{key}"], first[f"random_{key}"]]
     return render.bar_chart(
-        groups, series, title="A6 localization on the shapes masks (* control)", ylabel="score", size=(1000, 400)
+        groups, series, title="A6 localization on the shapes masks", ylabel="score", size=(1000, 400)
     )
 
 
-def _curves(render, curves: dict) -> Tensor:
+def _curves(render, curves: dict, title) -> Tensor:
     charts = []
     for kind, better in (("deletion", "lower is better"), ("insertion", "higher is better")):
         series = {
-            TITLES.get(name, name): (values["fractions"], values[kind]) for name, values in curves.items()
+            title(name): (values["fractions"], values[kind]) for name, values in curves.items()
         }
         charts.append(
             render.line_chart(series, title=f"A8 {kind} ({better})", xlabel=f"fraction of pixels {kind[:-3]}ed",
@@ -192,7 +191,7 @@ def _curves(render, curves: dict) -> Tensor:
     return render.grid(charts, ncols=2, pad=4)
 
 
-def _known_pattern(render, runs: dict) -> Tensor:
+def _known_pattern(render, runs: dict, title) -> Tensor:
     def show(values: Tensor) -> Tensor:
         values = values.float()
         scale = values.abs().max().clamp_min(1e-12)
@@ -200,11 +199,11 @@ def _known_pattern(render, runs: dict) -> Tensor:
 
     pattern = next(iter(runs.values()))["pattern"]
     tiles = [show(pattern)] + [show(run["patch"]) for run in runs.values()]
-    titles = ["planted"] + [f"AM {variant}" for variant in runs]
+    titles = ["planted"] + [title(variant) for variant in runs]
     return render.grid(tiles, ncols=len(tiles), titles=titles, scale=12)
 
 
-def _visualizations(render, runs: dict, names) -> Tensor:
+def _visualizations(render, runs: dict, names, title) -> Tensor:
     tiles, rows, titles = [], [], []
     units = runs["units"]
     for variant in runs["trained"]:
@@ -212,7 +211,7 @@ def _visualizations(render, runs: dict, names) -> Tensor:
             images = runs[kind][variant]
             tiles += list(images.float().clamp(0, 1))
             titles += [names(u) for u in units]
-            rows.append(f"{_VARIANT_NAMES.get(variant, variant)}, {'trained' if kind == 'trained' else 'random model'}")
+            rows.append(f"{title(variant)}, {'trained' if kind == 'trained' else 'random model'}")
     return render.grid(tiles, ncols=len(units), titles=titles, row_titles=rows, scale=SCALE)
 
 

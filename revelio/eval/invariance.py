@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from revelio.eval.known_answers import seeded
-from revelio.eval.methods import build_explainer
+from revelio.eval.methods import Explainer
 from revelio.eval.outcome import Measurement
 
 TOLERANCE = 1e-4
@@ -62,8 +62,11 @@ def shifted_twin(net: nn.Sequential, shift: tuple[float, ...] = SHIFT) -> nn.Seq
     return twin
 
 
-def input_invariance(method: str, *, seed: int = 0, images: int = 6) -> Measurement:
-    """Run A2 for ``method``: the maps of a network and of its shifted twin on shifted inputs."""
+def input_invariance(explainer: Explainer, *, seed: int = 0, images: int = 6) -> Measurement:
+    """Run A2 for ``explainer``'s method: the maps of a network and of its shifted twin on shifted inputs.
+
+    Layer methods explain layer ``"3"`` of the net.
+    """
     net = invariance_net(seed)
     twin = shifted_twin(net)
     generator = torch.Generator().manual_seed(seed)
@@ -72,8 +75,8 @@ def input_invariance(method: str, *, seed: int = 0, images: int = 6) -> Measurem
     classes = torch.arange(images) % 4
     with torch.no_grad():
         gap = float((net(inputs) - twin(shifted)).abs().max())
-    first = build_explainer(method, net, "3", seed=seed)(inputs, classes)
-    second = build_explainer(method, twin, "3", seed=seed + 1)(shifted, classes)
+    first = explainer.rebind(net, "3")(inputs, classes)
+    second = explainer.rebind(twin, "3")(shifted, classes)
     scale = float(first.abs().max())
     difference = float((first - second).abs().max()) / (scale if scale > 0 else 1.0)
     return Measurement(

@@ -20,8 +20,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from revelio.attribution import GradCAM, GuidedBackprop, Saliency
-from revelio.eval.methods import build_explainer
+from revelio.attribution import Deconvolution, GradCAM, GuidedBackprop, GuidedGradCAM, Saliency
+from revelio.eval.methods import Explainer
 from revelio.eval.outcome import Measurement, not_applicable
 from revelio.eval.similarity import pearson
 
@@ -30,15 +30,6 @@ TOLERANCE = 1e-5
 
 MIN_PEARSON = 0.999
 """Grad-CAM must correlate with CAM at least this much."""
-
-CRITERIA: dict[str, str] = {
-    "saliency": f"linear model: gradient = w (relative error <= {TOLERANCE:g})",
-    "guided-backprop": f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})",
-    "deconvolution": f"ReLU-free net: deconvolution = gradient (relative error <= {TOLERANCE:g})",
-    "gradcam": f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})",
-    "guided-gradcam": f"guided Grad-CAM = guided x upsampled Grad-CAM (relative error <= {TOLERANCE:g})",
-}
-
 
 def seeded(seed: int, build: Callable[[], nn.Module]) -> nn.Module:
     """``build()`` in eval mode, its weights initialised from ``seed``; the global RNG is left as it was."""
@@ -85,41 +76,71 @@ def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
     )
 
 
-def known_answer(method: str, *, seed: int = 0, images: int = 6) -> Measurement:
-    """Run A1 for ``method`` (a name of :data:`~revelio.eval.methods.ALL_METHODS`)."""
-    if method not in CRITERIA:
-        return not_applicable("a control has no known answer")
-    generator = torch.Generator().manual_seed(seed)
+def _saliency(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = linear_net(seed)
+    inputs = torch.randn(images, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
     classes = torch.arange(images) % 4
-    if method == "saliency":
-        net = linear_net(seed)
-        inputs = torch.randn(images, 3, 8, 8, generator=generator)
-        maps = build_explainer(method, net)(inputs, classes)
-        expected = net[1].weight.detach()[classes].view_as(inputs)
-        return _equal(maps, expected)
-    if method in ("guided-backprop", "deconvolution"):
-        net = relu_free_net(seed)
-        inputs = torch.randn(images, 3, 12, 12, generator=generator)
-        maps = build_explainer(method, net)(inputs, classes)
-        expected = Saliency(net).attribute(inputs, classes, abs=False)
-        return _equal(maps, expected)
+    maps = explainer.rebind(net).attribution.attribute(inputs, classes, abs=False)
+    return _equal(maps, net[1].weight.detach()[classes].view_as(inputs))
+
+
+def _gradient_on_a_relu_free_net(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = relu_free_net(seed)
+    inputs = torch.randn(images, 3, 12, 12, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
+    expected = Saliency(net).attribute(inputs, classes, abs=False)
+    return _equal(explainer.rebind(net)(inputs, classes), expected)
+
+
+def _grad_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
     net = gap_net(seed)
-    inputs = torch.randn(images, 3, 16, 16, generator=generator)
-    if method == "gradcam":
-        maps = GradCAM(net, "4").attribute(inputs, classes, upsample=False, relu=False)
-        with torch.no_grad():
-            features = net[:5](inputs)  # (N, 8, 8, 8)
-        cam = torch.einsum("nk,nkhw->nhw", net[7].weight.detach()[classes], features)
-        correlation = pearson(maps[:, 0], cam)
-        worst = float(correlation.min())
-        return Measurement(
-            summary=f"Pearson {worst:.6f}",
-            met=worst >= MIN_PEARSON,
-            values={"min_pearson": worst, "pearson": correlation.tolist()},
-        )
-    maps = build_explainer(method, net, "4")(inputs, classes)
+    inputs = torch.randn(images, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
+    maps = explainer.rebind(net, "4").attribution.attribute(inputs, classes, upsample=False, relu=False)
+    with torch.no_grad():
+        features = net[:5](inputs)  # (N, 8, 8, 8)
+    cam = torch.einsum("nk,nkhw->nhw", net[7].weight.detach()[classes], features)
+    correlation = pearson(maps[:, 0], cam)
+    worst = float(correlation.min())
+    return Measurement(
+        summary=f"Pearson {worst:.6f}", met=worst >= MIN_PEARSON, values={"min_pearson": worst, "pearson": correlation.tolist()}
+    )
+
+
+def _guided_grad_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = gap_net(seed)
+    inputs = torch.randn(images, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
     expected = GuidedBackprop(net).attribute(inputs, classes) * GradCAM(net, "4").attribute(inputs, classes)
-    return _equal(maps, expected)
+    return _equal(explainer.rebind(net, "4")(inputs, classes), expected)
+
+
+KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
+    Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
+    GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
+    Deconvolution: (
+        f"ReLU-free net: deconvolution = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net
+    ),
+    GradCAM: (f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})", _grad_cam),
+    GuidedGradCAM: (
+        f"guided Grad-CAM = guided x upsampled Grad-CAM (relative error <= {TOLERANCE:g})", _guided_grad_cam
+    ),
+}
+"""The known answer of each method class: the criterion in words, and the check."""
+
+
+def criterion(explainer: Explainer) -> str:
+    """A1's criterion for ``explainer``'s method."""
+    entry = KNOWN_ANSWERS.get(type(explainer.attribution))
+    return entry[0] if entry else "known answers (for the methods revelio ships a known answer for)"
+
+
+def known_answer(explainer: Explainer, *, seed: int = 0, images: int = 6) -> Measurement:
+    """Run A1 for ``explainer``'s method; n/a for a class without a known answer (a control, a plugin)."""
+    entry = KNOWN_ANSWERS.get(type(explainer.attribution))
+    if entry is None:
+        return not_applicable(f"no known answer for {type(explainer.attribution).__name__}")
+    return entry[1](explainer, seed, images)
 
 
 def _equal(maps: Tensor, expected: Tensor) -> Measurement:

@@ -1,46 +1,32 @@
-"""The methods the sanity checks run, by the names the command line uses.
+"""The methods the sanity checks run: registered methods, by name or as instances, with their options bound.
 
-An explainer here is a callable ``explain(inputs, classes) -> maps``: an attribution
-method of :mod:`revelio.attribution` (or a control of :mod:`revelio.eval.controls`)
-with its options bound, so that every check calls every method the same way.
+An :class:`Explainer` is a callable ``explain(inputs, classes) -> maps``: an
+attribution method (or a control) with the options of its registry entry bound, so
+that every check calls every method the same way, and with what the literature
+expects of it (:meth:`Explainer.expected`). Methods come from
+:mod:`revelio.registry`; an ``Attribution`` instance of any class works too (a class
+that is not registered has no expectations: its results are reported, not judged).
 """
 
 from __future__ import annotations
 
+import inspect
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from torch import Tensor, nn
 
-from revelio.attribution import Attribution, Deconvolution, GradCAM, GuidedBackprop, GuidedGradCAM, Saliency
-from revelio.errors import InputError
-from revelio.eval.controls import EdgeDetector, RandomMap
+from revelio import registry
+from revelio.attribution import Attribution, LayerAttribution
+from revelio.errors import InputError, MethodNotFoundError
+from revelio.registry import Expectation, MethodSpec
 
 Reshape = Callable[[Tensor], Tensor]
 
-ATTRIBUTION_METHODS: tuple[str, ...] = ("saliency", "guided-backprop", "deconvolution", "gradcam", "guided-gradcam")
-"""The attribution methods, in report order."""
-
-CONTROLS: tuple[str, ...] = ("edge-detector", "random-map")
-"""The control explainers (:mod:`revelio.eval.controls`)."""
-
-ALL_METHODS: tuple[str, ...] = ATTRIBUTION_METHODS + CONTROLS
-
-TITLES: dict[str, str] = {
-    "saliency": "Saliency (gradient)",
-    "guided-backprop": "Guided backprop",
-    "deconvolution": "Deconvolution",
-    "gradcam": "Grad-CAM",
-    "guided-gradcam": "Guided Grad-CAM",
-    "edge-detector": "Edge detector (control)",
-    "random-map": "Random map (control)",
-}
-"""Display names."""
-
-LAYER_METHODS = frozenset({"gradcam", "guided-gradcam"})
-"""Methods that need a layer (the model's Grad-CAM layer)."""
+Method = str | MethodSpec | Attribution
+"""A method as the sanity checks take it: a registered name, a spec, or an instance."""
 
 
 @dataclass
@@ -48,14 +34,28 @@ class Explainer:
     """A method with its options bound: ``explainer(inputs, classes) -> maps``.
 
     Attributes:
-        name: the method's command-line name.
+        spec: the method's registry entry (derived from its class when it has none).
         attribution: the attribution object.
-        options: keyword options passed to ``attribute``.
+        options: keyword options passed to ``attribute`` (the spec's defaults).
     """
 
-    name: str
+    spec: MethodSpec
     attribution: Attribution
     options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The method's name in the report."""
+        return self.spec.name
+
+    @property
+    def title(self) -> str:
+        """The method's display name."""
+        return self.spec.title
+
+    def expected(self, check: str) -> Expectation:
+        """What the literature expects of the method in ``check``."""
+        return self.spec.expected(check)
 
     def __call__(self, inputs: Tensor, classes: Tensor) -> Tensor:
         with warnings.catch_warnings():
@@ -63,62 +63,87 @@ class Explainer:
             warnings.filterwarnings("ignore", message=".*called no ReLU.*", category=RuntimeWarning)
             return self.attribution.attribute(inputs, classes, **self.options).detach()
 
+    def rebind(self, model: nn.Module, layer: str | None = None) -> Explainer:
+        """The same method and options for another model (a randomised or retrained copy, a test net).
 
-def check_methods(methods: Any) -> tuple[str, ...]:
-    """``methods`` as a tuple of known names (``None``: all of :data:`ALL_METHODS`).
+        Args:
+            model: the other model.
+            layer: for layer methods, the layer to explain in it (default: the same name).
+        """
+        if isinstance(self.attribution, LayerAttribution):
+            return replace(self, attribution=self.attribution.rebind(model, layer))
+        return replace(self, attribution=self.attribution.rebind(model))
+
+
+def resolve_methods(methods: Any, *, controls: bool = True) -> list[Method]:
+    """``methods`` as a list of registered names, specs or instances (``None``: every registered method).
+
+    Args:
+        methods: ``None``, a comma-separated string, or an iterable of names, specs
+            and ``Attribution`` instances.
+        controls: with ``None``, include the control explainers.
 
     Raises:
-        InputError: an unknown name; the message lists the known ones.
+        InputError: an unknown name (the message suggests the closest), or no method.
     """
     if methods is None:
-        return ALL_METHODS
-    if isinstance(methods, str):
-        methods = [part.strip() for part in methods.split(",") if part.strip()]
-    names = tuple(dict.fromkeys(str(name) for name in methods))
-    unknown = [name for name in names if name not in ALL_METHODS]
-    if unknown:
-        raise InputError(f"unknown method(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(ALL_METHODS)}")
-    if not names:
-        raise InputError(f"no methods given; choose from: {', '.join(ALL_METHODS)}")
-    return names
+        return list(registry.methods(controls=controls).values())
+    if isinstance(methods, (str, MethodSpec, Attribution)):
+        methods = [methods]
+    if not isinstance(methods, Iterable):
+        raise InputError(f"methods must be names, specs or Attribution instances, got {type(methods).__name__}")
+    resolved: list[Method] = []
+    for method in methods:
+        parts = [part.strip() for part in method.split(",") if part.strip()] if isinstance(method, str) else [method]
+        for part in parts:
+            try:
+                spec = registry.spec_of(part)
+            except MethodNotFoundError as error:
+                raise InputError(str(error)) from None
+            resolved.append(part if isinstance(part, Attribution) else spec)
+    if not resolved:
+        raise InputError(f"no methods given; choose from: {', '.join(registry.names(controls=True))}")
+    return list({_key(m): m for m in resolved}.values())
 
 
 def build_explainer(
-    name: str,
+    method: Method,
     model: nn.Module,
     layer: str | nn.Module | None = None,
     reshape: Reshape | None = None,
     *,
     seed: int = 0,
 ) -> Explainer:
-    """The explainer ``name`` for ``model``.
+    """The explainer of ``method`` for ``model``.
 
     Args:
-        name: one of :data:`ALL_METHODS`.
+        method: a registered name, a spec, or an ``Attribution`` instance (used as it
+            is when it explains ``model``, else rebound to it).
         model: the network.
-        layer: the layer of the CAM methods (``"block3"`` for the shapes CNN).
+        layer: the layer of layer methods (``None``: the method picks the model's last
+            spatial layer).
         reshape: turns that layer's output into a feature map (``vit_reshape``), if needed.
-        seed: seeds the random-map control.
+        seed: seeds methods that draw random numbers (their ``seed`` argument).
 
     Raises:
-        InputError: an unknown name, or a CAM method without a layer.
+        InputError: an unknown name.
     """
-    check_methods([name])
-    if name in LAYER_METHODS and layer is None:
-        raise InputError(
-            f"{name} needs a layer and the model has no known Grad-CAM layer; choose one with `revelio layers` "
-            "and pass it (ZooModel.gradcam_layer)"
-        )
-    if name == "saliency":
-        return Explainer(name, Saliency(model), {"abs": False})
-    if name == "guided-backprop":
-        return Explainer(name, GuidedBackprop(model))
-    if name == "deconvolution":
-        return Explainer(name, Deconvolution(model))
-    if name == "gradcam":
-        return Explainer(name, GradCAM(model, layer, reshape))
-    if name == "guided-gradcam":
-        return Explainer(name, GuidedGradCAM(model, layer, reshape))
-    if name == "edge-detector":
-        return Explainer(name, EdgeDetector(model))
-    return Explainer(name, RandomMap(model, seed))
+    if isinstance(method, Attribution):
+        spec = registry.spec_of(method)
+        attribution = method if method.model is model else method.rebind(model)
+        return Explainer(spec, attribution, dict(spec.defaults))
+    try:
+        spec = registry.spec_of(method)
+    except MethodNotFoundError as error:
+        raise InputError(str(error)) from None
+    options = {"seed": seed} if "seed" in inspect.signature(spec.load().__init__).parameters else {}
+    return Explainer(spec, spec.create(model, layer, reshape, **options), dict(spec.defaults))
+
+
+def method_name(method: Method) -> str:
+    """The report name of a method given by name, spec or instance."""
+    return registry.spec_of(method).name
+
+
+def _key(method: Method) -> Any:
+    return id(method) if isinstance(method, Attribution) else method.name if isinstance(method, MethodSpec) else method

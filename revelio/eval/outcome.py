@@ -22,8 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from revelio.registry import Outcome
+
 Status = Literal["pass", "fail", "expected-fail", "unexpected-pass", "report", "n/a", "degenerate"]
-Expectation = Literal["pass", "fail", "report", "n/a"]
 
 STATUSES: tuple[str, ...] = ("pass", "fail", "expected-fail", "unexpected-pass", "report", "n/a", "degenerate")
 
@@ -57,7 +58,7 @@ def not_applicable(reason: str) -> Measurement:
     return Measurement(summary="-", met=None, note=reason, applicable=False)
 
 
-def decide(expected: Expectation, measurement: Measurement) -> Status:
+def decide(expected: Outcome, measurement: Measurement) -> Status:
     """The status of a measurement given the expected outcome (see the module's table)."""
     if not measurement.applicable or expected == "n/a":
         return "n/a"

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from revelio.eval.expectations import ATTRIBUTION_CHECKS, CHECKS, FEATUREVIZ_CHECKS, REFERENCES
-from revelio.eval.expectations import TITLES as FEATUREVIZ_TITLES
-from revelio.eval.methods import TITLES as METHOD_TITLES
-from revelio.eval.outcome import STATUSES, Expectation, Status
+from revelio.eval.checks import ATTRIBUTION_CHECKS, CHECKS, FEATUREVIZ_CHECKS, REFERENCES
+from revelio.eval.outcome import STATUSES, Status
+from revelio.registry import Outcome
 from revelio.io import json_safe
 
 SHORT: dict[str, str] = {
@@ -43,9 +42,11 @@ class CheckResult:
 
     Attributes:
         check: the check's id (``"A3"``).
-        method: the method's name (``"gradcam"``, ``"am-gaussian"``).
+        method: the method's name (``"gradcam"``, or a feature-visualization preset such as ``"gaussian"``).
         status: one of :data:`~revelio.eval.outcome.STATUSES`.
         expected: what the literature expects: ``"pass"``, ``"fail"``, ``"report"`` or ``"n/a"``.
+        source: where that expectation comes from (author, year, figure or table), or a
+            remark for a check with no expectation.
         criterion: the criterion, in words, with its thresholds.
         summary: the headline numbers.
         met: whether the criterion was met (``None``: no criterion, or n/a).
@@ -57,13 +58,14 @@ class CheckResult:
     check: str
     method: str
     status: Status
-    expected: Expectation
+    expected: Outcome
     criterion: str
     summary: str
     met: bool | None = None
     values: dict[str, Any] = field(default_factory=dict)
     note: str = ""
     figures: list[str] = field(default_factory=list)
+    source: str = ""
 
 
 @dataclass
@@ -75,12 +77,18 @@ class SanityReport:
         settings: how the run was made (images, seed, device, methods, slow, seconds).
         results: one :class:`CheckResult` per method and check.
         artifacts: the tensors the figures are drawn from (not serialised).
+        titles: the display name of each method, by name.
     """
 
     model: str
     settings: dict[str, Any]
     results: list[CheckResult]
     artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
+    titles: dict[str, str] = field(default_factory=dict)
+
+    def title(self, method: str) -> str:
+        """The display name of ``method`` (its name when the report has none)."""
+        return self.titles.get(method, method)
 
     def result(self, check: str, method: str) -> CheckResult:
         """The result of ``check`` for ``method``.
@@ -166,16 +174,17 @@ class SanityReport:
             out.append("| *number shown* | " + " | ".join(f"*{_escape(HEADLINES[c])}*" for c in checks) + " |")
             for method in methods:
                 cells = [self._cell(check, method, None) for check in checks]
-                out.append(f"| {_title(method)} | " + " | ".join(cells) + " |")
+                out.append(f"| {self.title(method)} | " + " | ".join(cells) + " |")
             out.append("")
         out += ["Status: " + LEGEND.replace(" | ", "; "), ""]
-        out.append("| check | method | status | expected | measured | criterion | figures |")
+        out.append("| check | method | status | expected (source) | measured | criterion | figures |")
         out.append("|---|---|---|---|---|---|---|")
         for r in self.results:
             links = ", ".join(f"[{name}]({figures[name]})" if name in figures else name for name in r.figures)
             measured = r.summary + (f" ({r.note})" if r.note else "")
+            expected = r.expected + (f" ({r.source})" if r.source else "")
             out.append(
-                f"| {r.check} | {r.method} | {r.status} | {r.expected} | {_escape(measured)} | "
+                f"| {r.check} | {r.method} | {r.status} | {_escape(expected)} | {_escape(measured)} | "
                 f"{_escape(r.criterion)} | {links} |"
             )
         return "\n".join(out) + "\n"
@@ -261,10 +270,6 @@ def headline(result: CheckResult) -> str:
     except (KeyError, ValueError, TypeError, ZeroDivisionError, IndexError):
         pass
     return ""
-
-
-def _title(method: str) -> str:
-    return METHOD_TITLES.get(method) or FEATUREVIZ_TITLES.get(method) or method
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:

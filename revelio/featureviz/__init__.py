@@ -21,7 +21,7 @@ from revelio.featureviz.activation_max import ActivationMaximization
 from revelio.featureviz.base import FeatureVisualizer, Visualization
 from revelio.featureviz.deep_dream import DeepDream
 from revelio.core.filters import bilateral_blur, gaussian_blur
-from revelio.featureviz.presets import PRESETS, Preset, get_preset, register_preset
+from revelio.featureviz.presets import DEFAULT_PRESET, PRESETS, Preset, get_preset, register_preset
 from revelio.featureviz.objectives import (
     Channel,
     ClassLogit,
@@ -38,6 +38,7 @@ from revelio.featureviz.schedules import Constant, Cosine, Linear, Schedule
 from revelio.featureviz.steps import Adam, NormalizedGradient, StepRule
 
 __all__ = [
+    "DEFAULT_PRESET",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "PRESETS",

@@ -45,6 +45,9 @@ class Preset:
     def __post_init__(self) -> None:
         object.__setattr__(self, "expectations", MappingProxyType(dict(self.expectations)))
 
+    def __hash__(self) -> int:
+        return hash(self.name)
+
     def create(self, model: nn.Module, **options: Any) -> FeatureVisualizer:
         """The visualizer of this preset for ``model``."""
         return self.build(model, **options)
@@ -56,6 +59,9 @@ class Preset:
 
 PRESETS: dict[str, Preset] = {}
 """Every preset by name, in the order registered."""
+
+DEFAULT_PRESET = "gaussian"
+"""The preset ``revelio visualize`` uses when given none."""
 
 
 def register_preset(preset: Preset, *, replace_existing: bool = False) -> Preset:

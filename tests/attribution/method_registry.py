@@ -1,31 +1,33 @@
-"""Every attribution method, as (factory, options), for tests that must cover them all.
+"""Every registered attribution method, read from the library's registry, for tests that must cover them all.
 
-Adding a method here enrolls it in the lifecycle, bad-input and property tests. CAM
-methods explain ``conv2`` of :class:`attribution_nets.SmallCNN`.
+The lists come from :func:`revelio.registry.methods` when the tests are collected: a
+method registered there (built in, or by an installed plugin's ``revelio.methods``
+entry point) is enrolled in the lifecycle, bad-input and property tests with no edit
+here. Layer methods explain ``conv2`` of :class:`attribution_nets.SmallCNN`. A few
+option variants of the built-ins are tested besides their defaults.
 """
 
 from __future__ import annotations
 
-from revelio.attribution import Deconvolution, GradCAM, GuidedBackprop, GuidedGradCAM, Saliency
+from revelio import registry
+from revelio.attribution import GradCAM, Saliency
 
 CAM_LAYER = "conv2"
 
+
+def _factory(spec: registry.MethodSpec):
+    return lambda model: spec.create(model, CAM_LAYER)
+
+
+REGISTERED = registry.methods()
+"""The library's registered methods (the controls left out: they never call the model)."""
+
 # name -> (factory(model) -> method, options for attribute, output kind)
 METHODS = {
-    "Saliency": (Saliency, {}, "input"),
-    "Saliency-signed-max": (Saliency, {"abs": False, "channels": "max"}, "channel-reduced"),
-    "GuidedBackprop": (GuidedBackprop, {}, "input"),
-    "Deconvolution": (Deconvolution, {}, "input"),
-    "GradCAM": (lambda model: GradCAM(model, CAM_LAYER), {}, "cam"),
-    "GradCAM-grid": (lambda model: GradCAM(model, CAM_LAYER), {"upsample": False, "relu": False}, "grid"),
-    "GuidedGradCAM": (lambda model: GuidedGradCAM(model, CAM_LAYER), {}, "input"),
+    **{name: (_factory(spec), dict(spec.defaults), spec.map_kind) for name, spec in REGISTERED.items()},
+    "saliency-signed-max": (Saliency, {"abs": False, "channels": "max"}, "cam"),
+    "gradcam-grid": (lambda model: GradCAM(model, CAM_LAYER), {"upsample": False, "relu": False}, "grid"),
 }
 
-# one entry per public class, for tests about the class rather than its options
-CLASSES = {
-    "Saliency": Saliency,
-    "GuidedBackprop": GuidedBackprop,
-    "Deconvolution": Deconvolution,
-    "GradCAM": lambda model: GradCAM(model, CAM_LAYER),
-    "GuidedGradCAM": lambda model: GuidedGradCAM(model, CAM_LAYER),
-}
+# one entry per registered method, for tests about the class rather than its options
+CLASSES = {name: _factory(spec) for name, spec in REGISTERED.items()}

@@ -1,6 +1,6 @@
 """Properties over batch sizes, image sizes, target forms and dtypes (hypothesis).
 
-For every method of :data:`method_registry.METHODS`: the output has the documented
+For every registered method (:data:`method_registry.METHODS`): the output has the documented
 shape, is finite, stays on the input's device in the input's dtype, and attributing a
 batch equals attributing each example alone.
 """
@@ -52,8 +52,8 @@ def _single(target, i: int):
 
 def _expected_shape(kind: str, n: int, h: int, w: int) -> tuple[int, ...]:
     return {
-        "input": (n, 3, h, w),
-        "channel-reduced": (n, 1, h, w),
+        "signed": (n, 3, h, w),
+        "heat": (n, 3, h, w),
         "cam": (n, 1, h, w),
         "grid": (n, 1, h // 2, w // 2),  # conv2 sits after a 2x2 max-pool
     }[kind]

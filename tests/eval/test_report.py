@@ -35,9 +35,10 @@ def _report() -> SanityReport:
         CheckResult("A3", "gradcam", "pass", "pass", "criterion a", "Spearman 0.1", True, {"x": float("nan")}),
         CheckResult("A3", "guided-backprop", "expected-fail", "fail", "criterion a", "Spearman 0.7 | high", False),
         CheckResult("A6", "gradcam", "n/a", "pass", "criterion b", "-", None, note="needs masks"),
-        CheckResult("F1", "am-plain", "unexpected-pass", "fail", "criterion c", "Pearson 1.0", True),
+        CheckResult("F1", "plain", "unexpected-pass", "fail", "criterion c", "Pearson 1.0", True),
     ]
-    return SanityReport("shapes", {"images": 8, "seed": 0, "seconds": 1.5, "device": "cpu"}, results)
+    settings = {"images": 8, "seed": 0, "seconds": 1.5, "device": "cpu"}
+    return SanityReport("shapes", settings, results, titles={"gradcam": "Grad-CAM"})
 
 
 def test_table_markdown_and_json():

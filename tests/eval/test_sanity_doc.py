@@ -31,7 +31,7 @@ def test_the_generated_report_holds_every_check_and_its_figures():
 
 
 def _titles():
-    from revelio.eval.expectations import TITLES as FEATUREVIZ
-    from revelio.eval.methods import TITLES
+    from revelio import registry
+    from revelio.featureviz import PRESETS
 
-    return set(TITLES.values()) | set(FEATUREVIZ.values())
+    return {spec.title for spec in registry.methods(controls=True).values()} | {p.title for p in PRESETS.values()}

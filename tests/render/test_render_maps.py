@@ -1,6 +1,6 @@
 """Display normalisation, colormaps and overlays against hand-computed values.
 
-Grids, PNG files, charts and the HTML report are tested in tests/render/.
+Grids, PNG files, charts and the HTML report are tested beside this file.
 """
 
 from __future__ import annotations
