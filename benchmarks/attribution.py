@@ -28,6 +28,7 @@ from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
 from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry, vit_reshape
+from revelio.attribution import Attribution, LayerAttribution
 from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"
@@ -51,17 +52,22 @@ def attribution_group(
     device: torch.device,
     dtype: str = "float32",
     memory_format: str = "contiguous",
-    methods: Sequence[str] | None = None,
+    methods: Sequence[str | Attribution] | None = None,
     use_peers: bool = True,
     baseline: bool = True,
 ) -> Group:
     """The workloads of one configuration (model, batch, size, device, dtype, memory format).
 
-    ``methods`` are registered names (:mod:`revelio.registry`); default: every registered method.
+    ``methods`` are registered names (:mod:`revelio.registry`) or ``Attribution``
+    instances (rebound to the suite's model, layer methods at its CAM layer); default:
+    every registered method.
     """
     check_size(model_name, size)
     autocast(device, dtype)  # checks the dtype before any work
-    specs = [registry.get(name) for name in (registry.names() if methods is None else methods)]
+    methods = registry.names() if methods is None else list(methods)
+    instances = {id(m): m for m in methods if isinstance(m, Attribution)}
+    specs = [registry.spec_of(m) for m in methods]
+    given = {spec.name: instances.get(id(m)) for spec, m in zip(specs, methods)}
     model = build_model(model_name, device, memory_format)
     inputs = make_inputs(batch, size, device, memory_format)
     targets = top_classes(model, inputs)
@@ -74,7 +80,7 @@ def attribution_group(
 
     workloads = [builder.forward(), builder.floor()]
     for spec in specs:
-        workloads.append(builder.revelio(spec))
+        workloads.append(builder.revelio(spec, given[spec.name]))
     if baseline and any(spec.cls is Saliency or spec.load() is Saliency for spec in specs):
         workloads.append(builder.pytorchrevelio_saliency())
     for spec in specs:
@@ -152,12 +158,17 @@ class _Builder:
 
     # -- revelio -----------------------------------------------------------------
 
-    def revelio(self, spec: MethodSpec) -> Workload:
-        """The registered method with its defaults, built in each call as a user would."""
+    def revelio(self, spec: MethodSpec, instance: Attribution | None = None) -> Workload:
+        """The method with its registry defaults, built in each call as a user would (or ``instance``, rebound)."""
         model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
 
+        def build() -> Attribution:
+            if instance is None:
+                return spec.create(model, layer, reshape)
+            return instance.rebind(model, layer) if isinstance(instance, LayerAttribution) else instance.rebind(model)
+
         def run() -> Tensor:
-            return spec.create(model, layer, reshape).attribute(inputs, target=targets, **spec.defaults)
+            return build().attribute(inputs, target=targets, **spec.defaults)
 
         return Workload(method_title(spec), "revelio", spec.name, run, self.batch)
 

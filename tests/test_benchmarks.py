@@ -199,3 +199,21 @@ def test_measure_helpers():
     expected = torch.tensor([1.0, -2.0])
     assert relative_error(torch.tensor([1.0, -1.0]), expected) == 0.5
     assert relative_error(torch.zeros(3), expected) == math.inf
+
+
+def test_an_attribution_instance_is_timed_on_the_suites_model():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.attribution import attribution_group
+    finally:
+        sys.path.remove(str(ROOT))
+    from revelio import GradCAM
+
+    own = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                              torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    group = attribution_group("resnet18", 2, 32, torch.device("cpu"), methods=[GradCAM(own, "0")], use_peers=False,
+                              baseline=False)
+    revelio_rows = [w for w in group.workloads if w.library == "revelio"]
+    assert [w.name for w in revelio_rows] == ["revelio GradCAM"] and group.settings["methods"] == ["gradcam"]
+    maps = revelio_rows[0].run()
+    assert maps.shape == (2, 1, 32, 32)  # rebound to resnet18's layer4, upsampled to the suite's inputs

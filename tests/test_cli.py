@@ -65,7 +65,10 @@ def test_explain_writes_every_method_and_a_manifest(shapes_images, tmp_path):
     result = revelio("explain", *paths, "--method", "all", "--out", str(out), "--no-progress")
     assert result.returncode == 0, result.stderr
     records = json.loads((out / "explanations.json").read_text())
-    assert len(records) == 5 * len(paths)
+    from revelio import registry
+
+    assert len(records) == len(registry.names()) * len(paths)
+    assert {record["method"] for record in records} == set(registry.names())
     for record in records:
         assert (out / record["map"]).is_file()
         index = paths.index(record["image"])
@@ -73,6 +76,15 @@ def test_explain_writes_every_method_and_a_manifest(shapes_images, tmp_path):
     image = cv2.imread(str(out / records[0]["map"]))
     assert image is not None and image.shape[:2] == (64, 64)
     assert not [p for p in out.iterdir() if p.name.startswith(".revelio-")]
+
+
+@pytest.mark.parametrize("flags", [["--method", "saliency,gradcam"], ["--method", "saliency", "--method", "gradcam"]])
+def test_explain_takes_several_methods(flags, shapes_images, tmp_path):
+    paths, _ = shapes_images
+    result = revelio("explain", paths[0], *flags, "--out", str(tmp_path / "o"), "--no-progress")
+    assert result.returncode == 0, result.stderr
+    records = json.loads((tmp_path / "o" / "explanations.json").read_text())
+    assert [r["method"] for r in records] == ["saliency", "gradcam"]
 
 
 def test_explain_by_class_name(shapes_images, tmp_path):
@@ -102,7 +114,8 @@ def bad_files(tmp_path_factory) -> dict[str, str]:
         (["{image}", "--layer", "block5"], ["block3"]),
         (["{image}", "--target", "9"], ["out of range", "0..5"]),
         (["{image}", "--target", "cirle"], ["circle"]),
-        (["{image}", "--method", "gradcm"], ["gradcam"]),
+        (["{image}", "--method", "gradcm"], ["did you mean 'gradcam'"]),
+        (["{image}", "--method", "saliency,lime"], ["unknown method 'lime'"]),
         (["{image}", "--model", "resnet18", "--weights", "{wrong}"], ["do not fit"]),
         (["{image}", "--weights", "{wrong}"], ["--weights"]),
         (["{image}", "--device", "tpu"], ["--device"]),

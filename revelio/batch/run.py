@@ -221,7 +221,8 @@ def _check_arguments(
             raise InputError("the Attribution instance explains another model than model.model; build it for model.model")
         spec = registry.spec_of(method)
         attribution = method
-        name = spec.name if spec.cls is type(method) else f"{type(method).__module__}.{type(method).__qualname__}"
+        registered = registry.methods(controls=True).get(spec.name) is spec
+        name = spec.name if registered else f"{type(method).__module__}.{type(method).__qualname__}"
     elif isinstance(method, str):
         spec = registry.get(method)
         attribution = spec.create(model.model, layer or model.gradcam_layer, model.gradcam_reshape)

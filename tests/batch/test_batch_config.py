@@ -101,3 +101,20 @@ def test_describe_differences_names_nested_keys():
         "method.layer: 'block3' there, None now",
         "method.name: 'gradcam' there, 'saliency' now",
     ]
+
+
+def test_an_attribution_instance_runs_and_names_its_class_and_layer(tmp_path):
+    from revelio.attribution import GradCAM, Saliency
+    from revelio.batch import read_manifest
+    from revelio.errors import InputError
+
+    shapes = zoo.load("shapes")
+    summary = attribute_dataset(shapes, "shapes:6", GradCAM(shapes.model, "block2"), tmp_path / "out", 4,
+                                workers=0)
+    config = (tmp_path / "out" / "config.json").read_text()
+    assert summary.attributed == 6 and '"name": "gradcam"' in config and '"layer": "block2"' in config
+    named = attribute_dataset(shapes, "shapes:6", "gradcam", tmp_path / "named", 4, layer="block2", workers=0)
+    assert named.attributed == 6
+    assert [r["target"] for r in read_manifest(tmp_path / "out")] == [r["target"] for r in read_manifest(tmp_path / "named")]
+    with pytest.raises(InputError, match="another model"):
+        attribute_dataset(shapes, "shapes:6", Saliency(zoo.load("shapes").model), tmp_path / "other", 4, workers=0)

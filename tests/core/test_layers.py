@@ -1,6 +1,7 @@
-"""resolve_layer: by module, by dotted name, and the errors for everything else."""
+"""resolve_layer: by module, by dotted name, and the errors for everything else; the CAM methods' default layer."""
 
 import pytest
+import torch
 import torchvision
 from torch import nn
 
@@ -10,7 +11,7 @@ from revelio.errors import LayerNotFoundError
 
 @pytest.fixture(scope="module")
 def resnet18():
-    return torchvision.models.resnet18(weights=None)
+    return torchvision.models.resnet18(weights=None).eval()
 
 
 def _nested() -> nn.Module:
@@ -111,3 +112,59 @@ def test_module_of_another_model_with_same_structure_is_rejected():
     model, twin = _nested(), _nested()
     with pytest.raises(LayerNotFoundError, match="Linear passed as layer is not part of the model"):
         resolve_layer(model, twin.head)
+
+
+# -- the default layer of the CAM methods ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "arch, expected",
+    [("resnet18", "layer4"), ("vgg11", "features"), ("densenet121", "features"), ("mobilenet_v3_small", "features"),
+     ("squeezenet1_1", "classifier.2")],  # its 1x1-conv head keeps the grid: Grad-CAM there is the class's own map
+)
+def test_the_default_layer_is_the_last_spatial_block(arch, expected):
+    import torchvision
+
+    from revelio.core.layers import find_default_layer
+
+    model = getattr(torchvision.models, arch)(weights=None).eval()
+    assert find_default_layer(model, torch.zeros(1, 3, 64, 64)) == expected
+
+
+def test_reused_modules_and_pooling_layers_are_not_picked():
+    from revelio.core.layers import default_layer, describe_layers
+
+    class Reuse(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 3, padding=1)
+            self.act = nn.ReLU()  # called twice: its first call is not the block's output
+            self.pool = nn.MaxPool2d(2)
+            self.gap = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(3, 2)
+
+        def forward(self, x):
+            x = self.act(self.conv(self.act(x)))
+            return self.fc(self.gap(self.pool(x)).flatten(1))
+
+    rows = describe_layers(Reuse(), torch.zeros(1, 3, 8, 8))
+    assert {row.name: row.calls for row in rows}["act"] == 2
+    assert default_layer(rows) == "conv"
+
+
+def test_gradcam_without_a_layer_says_which_it_explains(resnet18):
+    import warnings
+
+    from revelio.attribution import GradCAM
+    from revelio.errors import DefaultLayerWarning, LayerNotFoundError
+
+    x = torch.randn(2, 3, 64, 64)
+    with pytest.warns(DefaultLayerWarning, match="explaining 'layer4'") as caught:
+        maps = GradCAM(resnet18).attribute(x, target=[1, 2])
+    assert caught[0].filename == __file__  # the warning points at the caller's line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        torch.testing.assert_close(maps, GradCAM(resnet18, "layer4").attribute(x, target=[1, 2]))
+    flat = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))
+    with pytest.raises(LayerNotFoundError, match="no layer whose output is a feature map"):
+        GradCAM(flat).attribute(torch.randn(1, 3, 8, 8))
