@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from revelio.core.gradients import score_gradient
 from revelio.core.layers import find_default_layer, resolve_layer
 from revelio.core.overrides import BackwardRule, ReLUOverride
 from revelio.core.state import preserved_model_state
@@ -72,7 +73,16 @@ class Attribution(ABC):
 
     Subclasses implement :meth:`attribute`; its keyword-only arguments are the
     method's options, checked by name before any work.
+
+    Attributes:
+        multiple_targets: the method explains several classes per example itself, from
+            one forward pass (``target`` of shape ``(N, K)`` or ``"topK"``, maps
+            ``Tensor[N, K, ...]``). A method that leaves it ``False`` is called once per
+            class by the base class and its maps are stacked, so every method takes
+            such targets.
     """
+
+    multiple_targets: bool = False
 
     def __init__(self, model: nn.Module) -> None:
         if not isinstance(model, nn.Module):
@@ -141,6 +151,8 @@ class Attribution(ABC):
         """Gradient of the target scores w.r.t. ``inputs``, every ReLU following ``rule`` if given.
 
         One forward and one backward pass; gradients are computed for the input only.
+        Returns ``Tensor[N, ...]``, or ``Tensor[N, K, ...]`` for K classes per example
+        (one backward pass batched over the K classes).
         """
         target = resolve_target(target, inputs.shape[0])
         # a copy: an inference tensor cannot be made to require grad, and the caller's tensor stays out of the graph
@@ -151,7 +163,7 @@ class Attribution(ABC):
             with ReLUOverride(rule) as override:
                 output = self.model(x)
         scores, _ = target.scores(output)
-        (gradient,) = torch.autograd.grad(scores.sum(), x)
+        gradient = score_gradient(scores, x)
         if rule is not None:
             warn_if_no_relu(override, type(self).__name__)
         return gradient
@@ -278,13 +290,30 @@ def _run(
         )
     method.prepare(inputs)
     with preserved_model_state(method.model, eval_mode=True, freeze=True), torch.enable_grad():
-        maps = implementation(method, inputs, checked, **options)
+        if checked.multiple and not method.multiple_targets:
+            maps = _one_class_at_a_time(method, implementation, inputs, checked, options)
+        else:
+            maps = implementation(method, inputs, checked, **options)
         if not explain:
             return maps
         if not checked.recorded:  # the method never ran the model (a control): one forward pass for the output
             with torch.no_grad():
                 checked.scores(method.model(inputs))
     return Explanation(maps, checked.output, checked.explained_classes, checked.explained_scores)
+
+
+def _one_class_at_a_time(
+    method: Attribution, implementation: Callable[..., Tensor], inputs: Tensor, target: Target, options: dict[str, Any]
+) -> Tensor:
+    """Several classes per example for a method that explains one: one call per class, maps stacked at dim 1."""
+    if target.top is not None:  # which classes: the model's top K, from one forward pass
+        with torch.no_grad():
+            target.scores(method.model(inputs))
+    singles = [target.per_class(k) for k in range(target.count)]
+    maps = torch.stack([implementation(method, inputs, single, **options) for single in singles], dim=1)
+    if not target.recorded and singles[0].recorded:
+        target.scores(singles[0].output)
+    return maps
 
 
 def _options(attribute: Callable[..., Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from revelio.attribution.base import LayerAttribution, warn_if_no_relu
 from revelio.core.capture import LayerCapture
+from revelio.core.gradients import score_gradient
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
 from revelio.core.targets import TargetSpec, resolve_target
 from revelio.errors import InputError, LayerNotReachedError, LayerOutputError
@@ -42,6 +43,8 @@ class GradCAM(LayerAttribution):
         >>> maps = GradCAM(model, "layer4").attribute(images)  # (N, 1, H, W)
     """
 
+    multiple_targets = True
+
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, reshape: Reshape | None = None) -> None:
         super().__init__(model, layer)
         if reshape is not None and not callable(reshape):
@@ -53,9 +56,14 @@ class GradCAM(LayerAttribution):
     ) -> Tensor:
         """The class activation map of ``target`` for each example: ``Tensor[N, 1, H, W]``.
 
+        Several classes per example (``target`` of shape ``(N, K)`` or ``"topK"``) give
+        ``Tensor[N, K, 1, H, W]`` from one forward pass and one backward pass from the
+        layer, batched over the K classes.
+
         Args:
             inputs: ``Tensor[N, C, H, W]`` on the model's device.
-            target: ``None`` (top class), a class, one class per example, or a callable.
+            target: ``None`` (top class), a class, one class per example, K classes per
+                example, ``"topK"``, or a callable.
             upsample: resize bilinearly to the input's ``(H, W)``; ``False`` keeps the
                 layer's grid ``(h, w)``.
             relu: clamp negative evidence to zero, as in the paper.
@@ -74,17 +82,28 @@ class GradCAM(LayerAttribution):
     def cam(self, activation: Tensor, gradient: Tensor, size: torch.Size | None, *, relu: bool = True) -> Tensor:
         """The map from a layer's activation and the score's gradient w.r.t. it.
 
+        Args:
+            activation: the layer's output, ``Tensor[N, ...]``.
+            gradient: the scores' gradient w.r.t. it, shaped like ``activation``, or
+                ``Tensor[N, K, ...]`` for K classes per example.
+            size: the ``(H, W)`` to upsample to; ``None`` keeps the layer's grid.
+            relu: clamp negative evidence to zero.
+
         Returns:
-            ``Tensor[N, 1, h, w]``, or ``Tensor[N, 1, *size]`` when ``size`` is given.
+            ``Tensor[N, 1, h, w]`` (``(H, W)`` when ``size`` is given), or
+            ``Tensor[N, K, 1, h, w]`` for K classes per example.
         """
-        activation, gradient = self._as_feature_map(activation), self._as_feature_map(gradient)
-        weights = self.channel_weights(activation.detach(), gradient)
-        cam = torch.einsum("nk,nkhw->nhw", weights, activation.detach())[:, None]
+        count = gradient.shape[1] if gradient.ndim == activation.ndim + 1 else None
+        if count is not None:  # each example's activation once per class: the weights are per class
+            activation, gradient = activation.repeat_interleave(count, dim=0), gradient.flatten(0, 1)
+        activation, gradient = self._as_feature_map(activation.detach()), self._as_feature_map(gradient)
+        weights = self.channel_weights(activation, gradient)
+        cam = torch.einsum("nk,nkhw->nhw", weights, activation)[:, None]
         if relu:
             cam = cam.clamp(min=0)
         if size is not None:
             cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)
-        return cam
+        return cam if count is None else cam.unflatten(0, (-1, count))
 
     def channel_weights(self, activation: Tensor, gradient: Tensor) -> Tensor:
         """Weight ``a_k`` of each channel, ``Tensor[N, K]``: the spatial mean of the gradient."""
@@ -120,9 +139,12 @@ class GuidedGradCAM(GradCAM):
     def attribute(self, inputs: Tensor, target: TargetSpec = None, *, relu: bool = True) -> Tensor:  # type: ignore[override]
         """Guided Grad-CAM of ``target`` for each example: input-shaped ``Tensor[N, C, H, W]``.
 
+        Several classes per example give ``Tensor[N, K, C, H, W]`` from one forward pass.
+
         Args:
             inputs: ``Tensor[N, C, H, W]`` on the model's device.
-            target: ``None`` (top class), a class, one class per example, or a callable.
+            target: ``None`` (top class), a class, one class per example, K classes per
+                example, ``"topK"``, or a callable.
             relu: clamp the CAM's negative evidence to zero, as in the paper.
         """
         target = resolve_target(target, inputs.shape[0])
@@ -134,16 +156,16 @@ class GuidedGradCAM(GradCAM):
         activation = capture[self.layer_name]
         with override.using(GradientRule()):
             layer_gradient = _layer_gradient(scores, activation, self.layer_name, retain_graph=True)
-        (guided,) = torch.autograd.grad(scores.sum(), x)
+        guided = score_gradient(scores, x)
         warn_if_no_relu(override, type(self).__name__)  # only once the call cannot fail
         return guided * self.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
 
 
 def _layer_gradient(scores: Tensor, activation: Tensor, layer_name: str, retain_graph: bool = False) -> Tensor:
-    """Gradient of the summed scores w.r.t. a layer's output; a clear error if they do not depend on it."""
+    """Gradient of the scores w.r.t. a layer's output (per class for several); a clear error if they do not depend on it."""
     gradient = None
     if scores.requires_grad:
-        (gradient,) = torch.autograd.grad(scores.sum(), activation, retain_graph=retain_graph, allow_unused=True)
+        gradient = score_gradient(scores, activation, retain_graph=retain_graph, allow_unused=True)
     if gradient is None:
         raise LayerNotReachedError(
             f"the target scores do not depend on layer {layer_name!r}: its output never reaches the model's "

@@ -19,6 +19,7 @@ class ModifiedReLUGradient(Attribution):
     """
 
     rule: BackwardRule
+    multiple_targets = True
 
     def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
         """The input gradient of the target score under :attr:`rule`: an input-shaped, signed map."""

@@ -7,7 +7,7 @@ from typing import Literal
 from torch import Tensor
 
 from revelio.attribution.base import Attribution
-from revelio.core.targets import TargetSpec
+from revelio.core.targets import TargetSpec, resolve_target
 
 ChannelReduction = Literal["max", "sum", "mean"]
 
@@ -24,6 +24,8 @@ class Saliency(Attribution):
         >>> maps = Saliency(model).attribute(images, target=281, channels="max")
     """
 
+    multiple_targets = True
+
     def attribute(
         self, inputs: Tensor, target: TargetSpec = None, *, abs: bool = True, channels: ChannelReduction | None = None
     ) -> Tensor:
@@ -34,18 +36,20 @@ class Saliency(Attribution):
             target: ``None`` (top class), a class, one class per example, or a callable.
             abs: take ``|S|`` (the paper's display); ``False`` keeps the signed gradient.
             channels: ``None`` keeps the input's shape; ``"max"``, ``"sum"`` or ``"mean"``
-                reduce over dim 1 to ``Tensor[N, 1, H, W]`` (``abs=True, channels="max"``
-                is the paper's map).
+                reduce over the input's dim 1 to ``Tensor[N, 1, H, W]`` (``abs=True,
+                channels="max"`` is the paper's map).
         """
         if channels not in (None, "max", "sum", "mean"):
             raise ValueError(f"channels must be None, 'max', 'sum' or 'mean', got {channels!r}")
+        target = resolve_target(target, inputs.shape[0])
         gradient = self.input_gradient(inputs, target)
         if abs:
             gradient = gradient.abs()
+        dim = 2 if target.multiple else 1  # the input's channels, after the target dimension
         if channels == "max":
-            return gradient.amax(dim=1, keepdim=True)
+            return gradient.amax(dim=dim, keepdim=True)
         if channels == "sum":
-            return gradient.sum(dim=1, keepdim=True)
+            return gradient.sum(dim=dim, keepdim=True)
         if channels == "mean":
-            return gradient.mean(dim=1, keepdim=True)
+            return gradient.mean(dim=dim, keepdim=True)
         return gradient
