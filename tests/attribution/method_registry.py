@@ -22,9 +22,15 @@ def _factory(spec: registry.MethodSpec):
 REGISTERED = registry.methods()
 """The library's registered methods (the controls left out: they never call the model)."""
 
+FAST_OPTIONS: dict[str, dict] = {}
+"""Options that keep a costly method's defaults quick on the 8x8 test net (fewer steps, samples or masks)."""
+
 # name -> (factory(model) -> method, options for attribute, output kind)
 METHODS = {
-    **{name: (_factory(spec), dict(spec.defaults), spec.map_kind) for name, spec in REGISTERED.items()},
+    **{
+        name: (_factory(spec), {**spec.defaults, **FAST_OPTIONS.get(name, {})}, spec.map_kind)
+        for name, spec in REGISTERED.items()
+    },
     "saliency-signed-max": (Saliency, {"abs": False, "channels": "max"}, "cam"),
     "gradcam-grid": (lambda model: GradCAM(model, CAM_LAYER), {"upsample": False, "relu": False}, "grid"),
 }
