@@ -55,12 +55,14 @@ def attribution_group(
     methods: Sequence[str | Attribution] | None = None,
     use_peers: bool = True,
     baseline: bool = True,
+    classes: int = 0,
 ) -> Group:
     """The workloads of one configuration (model, batch, size, device, dtype, memory format).
 
     ``methods`` are registered names (:mod:`revelio.registry`) or ``Attribution``
     instances (rebound to the suite's model, layer methods at its CAM layer); default:
-    every registered method.
+    every registered method. ``classes`` > 0 adds, for Saliency and Grad-CAM, that many
+    classes per image in one call against one call per class.
     """
     check_size(model_name, size)
     autocast(device, dtype)  # checks the dtype before any work
@@ -85,6 +87,10 @@ def attribution_group(
         workloads.append(builder.pytorchrevelio_saliency())
     for spec in specs:
         workloads.extend(builder.peers(spec, use_peers))
+    if classes:
+        for spec in specs:
+            if spec.load() in (Saliency, GradCAM):
+                workloads.extend(builder.several_classes(spec, classes))
 
     settings = {
         "model": model_name,
@@ -97,6 +103,7 @@ def attribution_group(
         "memory_format": memory_format,
         "methods": [spec.name for spec in specs],
         "targets": "the model's top class per example",
+        **({"classes": classes} if classes else {}),
     }
     title = f"{model_name} batch {batch} {size}x{size} {device.type} {dtype} {memory_format}"
     return Group(title, settings, workloads, device, context=lambda: autocast(device, dtype))
@@ -171,6 +178,28 @@ class _Builder:
             return build().attribute(inputs, target=targets, **spec.defaults)
 
         return Workload(method_title(spec), "revelio", spec.name, run, self.batch)
+
+    def several_classes(self, spec: MethodSpec, count: int) -> list[Workload]:
+        """``count`` classes per image (the model's top ``count``): in one call, and in one call per class."""
+        model, inputs, layer, reshape = self.model, self.inputs, self.layer, self.reshape
+        with torch.no_grad():
+            top = model(inputs).topk(count, dim=1).indices
+
+        def one_call() -> Tensor:
+            return spec.create(model, layer, reshape).attribute(inputs, target=top, **spec.defaults)
+
+        def call_per_class() -> Tensor:
+            method = spec.create(model, layer, reshape)
+            return torch.stack([method.attribute(inputs, target=top[:, k], **spec.defaults) for k in range(count)], 1)
+
+        title = method_title(spec)
+        return [
+            Workload(f"{title}, {count} classes in one call", "revelio", spec.name, one_call, self.batch,
+                     reference=call_per_class, compared_with=f"{title}, one call per class", tolerance=1e-5,
+                     note="one forward pass, one backward pass batched over the classes"),
+            Workload(f"{title}, {count} classes, one call per class", "revelio", spec.name, call_per_class,
+                     self.batch),
+        ]
 
     def pytorchrevelio_saliency(self) -> Workload:
         """Saliency as PytorchRevelio computes it: one image per call, ``loss.backward()`` (parameter gradients)."""

@@ -53,6 +53,7 @@ class Config:
     dtype: str = "float32"
     memory_format: str = "contiguous"
     rounds: int | None = None  # None: the plan's
+    classes: int = 0  # > 0: Saliency and Grad-CAM also for this many classes per image
 
 
 @dataclass
@@ -90,7 +91,7 @@ class Plan:
 
 def _gpu_configs() -> list[Config]:
     models = ["resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "vit_b_16"]
-    configs = [Config(m, b) for m in models for b in (1, 32)]
+    configs = [Config(m, b, classes=10 if m == "resnet50" and b == 32 else 0) for m in models for b in (1, 32)]
     configs += [Config("resnet50", 32, memory_format="channels_last")]
     configs += [
         Config("resnet50", 32, dtype=d, memory_format=f)
@@ -103,7 +104,7 @@ def _gpu_configs() -> list[Config]:
 PRESETS: dict[str, Plan] = {
     "quick": Plan(
         device="cpu",
-        attribution=[Config("resnet18", 2, 64), Config("densenet121", 2, 64)],
+        attribution=[Config("resnet18", 2, 64, classes=3), Config("densenet121", 2, 64)],
         am=AMConfig(size=64, steps=8, batch=2, rounds=2),
         dream=DreamConfig(size=64, octaves=2, steps=2, batch=2, rounds=2),
         rounds=3,
@@ -115,7 +116,7 @@ PRESETS: dict[str, Plan] = {
     "cpu": Plan(
         device="cpu",
         attribution=[
-            Config("resnet50", 8, rounds=9),  # the targets' configuration
+            Config("resnet50", 8, rounds=9, classes=10),  # the targets' configuration
             Config("resnet50", 8, memory_format="channels_last"),
             Config("vgg16", 2),
             Config("densenet121", 8),
@@ -170,6 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--method", "--methods", dest="methods", type=_list(str), action="extend", metavar="NAMES",
                         help="registered attribution methods (revelio.registry; installed plugins too) and "
                         f"{', '.join(FEATUREVIZ)}, comma-separated or repeated (default: all)")
+    parser.add_argument("--classes", type=int, help="with a grid: also Saliency and Grad-CAM for this many classes "
+                        "per image, in one call and one call per class")
     parser.add_argument("--rounds", type=int, help="timed rounds per configuration (default: the preset's)")
     parser.add_argument("--warmup", type=int, help="warm-up calls per workload (default: the preset's)")
     parser.add_argument("--am-model", help="activation-maximization model (default vgg11)")
@@ -221,7 +224,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             args.dtype or [first.dtype],
             args.memory_format or [first.memory_format],
         )
-        plan.attribution = [Config(m, b, s, d, f) for m, b, s, d, f in grid]
+        plan.attribution = [Config(m, b, s, d, f, classes=args.classes or 0) for m, b, s, d, f in grid]
     if args.rounds is not None:
         plan.rounds = args.rounds
         plan.attribution = [replace(c, rounds=None) for c in plan.attribution]
@@ -278,6 +281,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
             group = attribution_group(
                 config.model, config.batch, config.size, device, config.dtype, config.memory_format,
                 attribution_methods, use_peers=not args.no_peers, baseline=not args.no_baseline,
+                classes=config.classes,
             )
         except BenchmarkError as error:
             if len(plan.attribution) == 1:

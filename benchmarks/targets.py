@@ -102,6 +102,14 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
         entries.append(_entry(guided_gradcam.name, "revelio GuidedGradCAM / revelio GuidedBackprop",
                               ratio(method_title(guided_gradcam), _median(group, method_title(guided))), 1.15, "<=",
                               where))
+        count = group.settings.get("classes")
+        if count:
+            for spec, limit, base in ((gradcam, 1.3, method_title(gradcam)),
+                                      (saliency, 0.7, f"{method_title(saliency)}, {count} classes, one call per class")):
+                entries.append(_entry(
+                    f"{spec.name}_classes", f"{method_title(spec)}, {count} classes per image in one call / {base}",
+                    ratio(f"{method_title(spec)}, {count} classes in one call", _median(group, base)), limit, "<=",
+                    where))
         gradcam, bare = group.by_name(method_title(gradcam)), group.by_name(FORWARD)
         memory = None
         if gradcam is not None and bare is not None and gradcam.peak_bytes and bare.peak_bytes:
