@@ -39,6 +39,22 @@ class ModelStateError(RevelioError, RuntimeError):
     """A model whose state changed during a call in a way revelio cannot undo."""
 
 
+class OptionError(RevelioError, ValueError):
+    """A method's option with a value of the wrong type or out of its range."""
+
+
+class UnsupportedModelError(RevelioError, ValueError):
+    """A model revelio cannot explain as it is: TorchScript, lazy parameters not yet initialised, compiled submodules."""
+
+
+class NotDifferentiableError(RevelioError, RuntimeError):
+    """Target scores that do not depend on the inputs (or the layer) through a differentiable path."""
+
+
+class NonFiniteError(RevelioError, ValueError):
+    """Inputs, or the model's scores for them, that are NaN or infinite."""
+
+
 class LayerOutputError(RevelioError, ValueError):
     """A hooked layer whose output is not a single tensor."""
 

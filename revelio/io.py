@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -92,6 +94,58 @@ def staged_output(folder: str | Path) -> Iterator[Path]:
                 os.replace(source, destination)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes, what: str = "file") -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, ``fsync`` and ``os.replace``.
+
+    Readers see the old file or the new one, never a partial one, also after a crash or
+    a power cut (the file and then its folder are flushed to disk where the OS allows
+    it); the parent folders are created; on failure nothing is left behind and an
+    ``OSError`` (of the matching subclass, e.g. ``NotADirectoryError``) says which path
+    failed and what to do. The temporary file is ``.NAME.RANDOM.tmp`` beside ``path``.
+    """
+    target = Path(path)
+    folder = target.parent
+    temporary: Path | None = None
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "a folder of that name exists")
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, target)
+        temporary = None
+        sync_folder(folder)
+    except OSError as error:
+        code, reason = error.errno, error.strerror or str(error)
+        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            code, reason = errno.ENOTDIR, f"{str(blocker)!r} is a file, not a folder"
+        message = f"cannot write {what} {str(target)!r}: {reason}; choose a path in a folder you can write to"
+        raise (OSError(code, message) if code is not None else OSError(message)) from error
+    finally:
+        if temporary is not None:
+            temporary.unlink(missing_ok=True)
+    return target
+
+
+def sync_folder(folder: Path) -> None:
+    """``fsync`` a folder so that a rename inside it survives a power cut (where the OS allows it)."""
+    try:
+        handle = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
 
 
 def json_safe(value: Any) -> Any:

@@ -34,12 +34,16 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from revelio.core.gradients import score_gradient
+from revelio.core.calls import revelio_call
+from revelio.core.explainable import explainable
+from revelio.core.gradients import input_leaf, score_gradient
+from revelio.core.inputs import input_mismatch
 from revelio.core.layers import find_default_layer, resolve_layer
+from revelio.core.options import check_option_types
 from revelio.core.overrides import BackwardRule, ReLUOverride
 from revelio.core.state import preserved_model_state
 from revelio.core.targets import Target, TargetSpec, resolve_target
-from revelio.errors import DefaultLayerWarning, InputError, warn_caller
+from revelio.errors import DefaultLayerWarning, InputError, NonFiniteError, RevelioError, warn_caller
 
 Self = TypeVar("Self", bound="Attribution")
 
@@ -85,9 +89,7 @@ class Attribution(ABC):
     multiple_targets: bool = False
 
     def __init__(self, model: nn.Module) -> None:
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-        self.model = model
+        self.model = explainable(model, needs_layers=isinstance(self, LayerAttribution))
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -139,10 +141,8 @@ class Attribution(ABC):
 
         The sanity checks use it to explain randomised or retrained copies of a model.
         """
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         clone = copy.copy(self)
-        clone.model = model
+        clone.model = explainable(model, needs_layers=isinstance(self, LayerAttribution))
         return clone
 
     # -- for subclasses --------------------------------------------------------------
@@ -155,15 +155,14 @@ class Attribution(ABC):
         (one backward pass batched over the K classes).
         """
         target = resolve_target(target, inputs.shape[0])
-        # a copy: an inference tensor cannot be made to require grad, and the caller's tensor stays out of the graph
-        x = inputs.detach().clone().requires_grad_(True)
+        leaf, x = input_leaf(inputs)
         if rule is None:
             output = self.model(x)
         else:
             with ReLUOverride(rule) as override:
                 output = self.model(x)
         scores, _ = target.scores(output)
-        gradient = score_gradient(scores, x)
+        gradient = score_gradient(scores, leaf)
         if rule is not None:
             warn_if_no_relu(override, type(self).__name__)
         return gradient
@@ -172,7 +171,13 @@ class Attribution(ABC):
         """Called before each call's state guard, once the inputs are checked; a hook for subclasses."""
 
     def check_inputs(self, inputs: Any) -> None:
-        """Refuse inputs that no method can explain, before any work (a subclass may add its own checks)."""
+        """Refuse inputs that no method can explain, before any work (a subclass may add its own checks).
+
+        Raises:
+            InputError: not a floating-point tensor batch, empty, or on another device
+                or in another dtype than the model's parameters.
+            NonFiniteError: NaN or infinite values.
+        """
         if not isinstance(inputs, Tensor):
             raise InputError(f"inputs must be a torch.Tensor batch (N, C, H, W), got {type(inputs).__name__}")
         if not inputs.is_floating_point():
@@ -194,6 +199,20 @@ class Attribution(ABC):
             raise InputError(
                 f"inputs are on {inputs.device} but the model is on {device}; "
                 f"move them with inputs.to({str(device)!r})"
+            )
+        dtypes = {p.dtype for p in self.model.parameters() if p.is_floating_point()}
+        if len(dtypes) == 1 and inputs.dtype not in dtypes:
+            (dtype,) = dtypes
+            raise InputError(
+                f"inputs are {inputs.dtype} but the model's parameters are {dtype}; convert them with "
+                f"inputs.to({dtype}) (for mixed precision, run the call under torch.autocast)"
+            )
+        finite = torch.isfinite(inputs).reshape(inputs.shape[0], -1).all(dim=1)
+        if not bool(finite.all()):
+            bad = torch.nonzero(~finite).flatten().tolist()
+            raise NonFiniteError(
+                f"inputs hold NaN or infinite values in examples {bad[:10]}; their attributions would be meaningless: "
+                "replace or drop them (torch.nan_to_num, or index them out) before the call"
             )
 
     def __repr__(self) -> str:
@@ -223,7 +242,7 @@ class LayerAttribution(Attribution):
     def prepare(self, inputs: Tensor) -> None:
         """Pick the default layer on the first call, if none was given."""
         if self.layer is None:
-            name = find_default_layer(self.model, inputs[:1])
+            name = find_default_layer(self.model, inputs[:1].detach().clone())
             self.layer_name, self.layer = resolve_layer(self.model, name)
             warn_caller(
                 f"{type(self).__name__}: no layer given, explaining {name!r}, the model's last layer with a spatial "
@@ -283,22 +302,29 @@ def _run(
     except TypeError as error:
         valid = [key for key, p in signature.parameters.items() if p.kind is p.KEYWORD_ONLY]
         raise TypeError(f"{name}.attribute: {error}; its options are: {', '.join(valid) or 'none'}") from None
+    check_option_types(implementation, options, name)
     if torch.is_inference_mode_enabled():
         raise RuntimeError(
             f"{name} needs gradients, which torch.inference_mode() disables; call it outside that block "
             "(inside torch.no_grad() is fine: gradients are enabled for the call)"
         )
-    method.prepare(inputs)
-    with preserved_model_state(method.model, eval_mode=True, freeze=True), torch.enable_grad():
-        if checked.multiple and not method.multiple_targets:
-            maps = _one_class_at_a_time(method, implementation, inputs, checked, options)
-        else:
-            maps = implementation(method, inputs, checked, **options)
-        if not explain:
-            return maps
-        if not checked.recorded:  # the method never ran the model (a control): one forward pass for the output
-            with torch.no_grad():
-                checked.scores(method.model(inputs))
+    with revelio_call():
+        method.prepare(inputs)
+        with preserved_model_state(method.model, eval_mode=True, freeze=True), torch.enable_grad():
+            try:
+                if checked.multiple and not method.multiple_targets:
+                    maps = _one_class_at_a_time(method, implementation, inputs, checked, options)
+                else:
+                    maps = implementation(method, inputs, checked, **options)
+            except RuntimeError as error:
+                mismatch = None if isinstance(error, RevelioError) else input_mismatch(method.model, inputs)
+                if mismatch is not None:
+                    raise InputError(f"{mismatch}; the model raised: {str(error).splitlines()[0]}") from error
+                raise
+            if not explain:
+                return maps
+            if not checked.recorded:  # the method never ran the model (a control): one forward pass for the output
+                _score_once(method.model, inputs, checked)
     return Explanation(maps, checked.output, checked.explained_classes, checked.explained_scores)
 
 
@@ -307,13 +333,18 @@ def _one_class_at_a_time(
 ) -> Tensor:
     """Several classes per example for a method that explains one: one call per class, maps stacked at dim 1."""
     if target.top is not None:  # which classes: the model's top K, from one forward pass
-        with torch.no_grad():
-            target.scores(method.model(inputs))
+        _score_once(method.model, inputs, target)
     singles = [target.per_class(k) for k in range(target.count)]
     maps = torch.stack([implementation(method, inputs, single, **options) for single in singles], dim=1)
     if not target.recorded and singles[0].recorded:
         target.scores(singles[0].output)
     return maps
+
+
+def _score_once(model: nn.Module, inputs: Tensor, target: Target) -> None:
+    """One forward pass without a graph, on a copy of the inputs (a model may write them), scored by ``target``."""
+    with torch.no_grad():
+        target.scores(model(inputs.detach().clone()))
 
 
 def _options(attribute: Callable[..., Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from revelio.attribution.base import LayerAttribution, warn_if_no_relu
 from revelio.core.capture import LayerCapture
-from revelio.core.gradients import score_gradient
+from revelio.core.gradients import input_leaf, score_gradient
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
 from revelio.core.targets import TargetSpec, resolve_target
 from revelio.errors import InputError, LayerNotReachedError, LayerOutputError
@@ -149,14 +149,14 @@ class GuidedGradCAM(GradCAM):
         """
         target = resolve_target(target, inputs.shape[0])
         _check_spatial(inputs, "; for other inputs use GradCAM with upsample=False")
-        x = inputs.detach().clone().requires_grad_(True)
+        leaf, x = input_leaf(inputs)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
             output = capture.forward(self.model, x)
         scores, _ = target.scores(output)
         activation = capture[self.layer_name]
         with override.using(GradientRule()):
             layer_gradient = _layer_gradient(scores, activation, self.layer_name, retain_graph=True)
-        guided = score_gradient(scores, x)
+        guided = score_gradient(scores, leaf)
         warn_if_no_relu(override, type(self).__name__)  # only once the call cannot fail
         return guided * self.cam(activation, layer_gradient, inputs.shape[-2:], relu=relu)
 

@@ -39,8 +39,6 @@ class Saliency(Attribution):
                 reduce over the input's dim 1 to ``Tensor[N, 1, H, W]`` (``abs=True,
                 channels="max"`` is the paper's map).
         """
-        if channels not in (None, "max", "sum", "mean"):
-            raise ValueError(f"channels must be None, 'max', 'sum' or 'mean', got {channels!r}")
         target = resolve_target(target, inputs.shape[0])
         gradient = self.input_gradient(inputs, target)
         if abs:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from revelio.batch.config import ERRORS_FILE, MANIFEST_FILE
 from revelio.batch.journal import ShardEntry, read_entries
-from revelio.batch.shards import ShardPlan, read_shard, sha256_file, write_durably
+from revelio.batch.shards import ShardPlan, read_shard, sha256_file
+from revelio.io import write_atomic
 from revelio.errors import IncompleteOutputError
 
 
@@ -64,6 +65,6 @@ def merge_outputs(out: Path, plan: ShardPlan) -> tuple[int, int]:
             )
         manifest.extend(json.dumps(record) + "\n" for record in entry.records)
         errors.extend(json.dumps(error) + "\n" for error in entry.errors)
-    write_durably(out / MANIFEST_FILE, "".join(manifest).encode())
-    write_durably(out / ERRORS_FILE, "".join(errors).encode())
+    write_atomic(out / MANIFEST_FILE, "".join(manifest).encode())
+    write_atomic(out / ERRORS_FILE, "".join(errors).encode())
     return len(manifest), len(errors)

@@ -19,7 +19,8 @@ from typing import Any
 import torch
 
 from revelio.batch.journal import PART_FOLDER
-from revelio.batch.shards import SHARD_FOLDER, write_durably
+from revelio.batch.shards import SHARD_FOLDER
+from revelio.io import write_atomic
 from revelio.errors import ConfigMismatchError
 from revelio.zoo import ZooModel
 
@@ -97,7 +98,7 @@ def prepare_output(out: Path, config: dict[str, Any], resume: bool | None, datas
                 "checked; choose another --out, or delete them to start over"
             )
         info = {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "torch": torch.__version__, "dataset": dataset}
-        write_durably(path, (json.dumps({**config, "info": info}, indent=2) + "\n").encode())
+        write_atomic(path, (json.dumps({**config, "info": info}, indent=2) + "\n").encode())
         return False
     try:
         stored = json.loads(path.read_text())

@@ -22,10 +22,10 @@ from revelio.batch.config import ERRORS_FILE, MANIFEST_FILE, config_digest, prep
 from revelio.batch.distributed import DEFAULT_TIMEOUT, World, process_world
 from revelio.batch.journal import JournalWriter, ShardEntry, read_entries
 from revelio.batch.loader import Batch, PreparedImages, ShardBatches, default_workers, make_loader
-from revelio.batch.shards import ShardPlan, encode_maps, sha256_bytes, shard_bytes, write_durably
+from revelio.batch.shards import ShardPlan, encode_maps, sha256_bytes, shard_bytes
 from revelio.batch.sources import ImageSource, as_source, folder_of
 from revelio.errors import DistributedError, InputError, RevelioError, TargetError
-from revelio.io import check_writable
+from revelio.io import check_writable, write_atomic
 from revelio.zoo import ZooModel
 
 DEFAULT_SHARD_SIZE = 256
@@ -428,6 +428,6 @@ class _ShardBuffer:
         scales = np.concatenate(self.scales) if self.scales else np.zeros((0,), np.float32)
         index = np.array([record["index"] for record in self.records], dtype=np.int64)
         data = shard_bytes(index, maps, scales)
-        write_durably(out / self.plan.file(self.shard), data)
+        write_atomic(out / self.plan.file(self.shard), data)
         errors = sorted(self.errors, key=lambda error: error["index"])
         return ShardEntry(self.shard, sha256_bytes(data), self.records, errors)

@@ -13,7 +13,7 @@ underflows float16), with those values as float32 and the items' indices:
 - ``scales``: ``float32[n]``, ``map = maps[i] * scales[i]``;
 - ``index``: ``int64[n]``, the items' indices, ascending.
 
-A file is written under a temporary name, flushed to disk (``fsync``) and renamed, so
+A file is written with :func:`revelio.io.write_atomic` (a temporary name, ``fsync``, rename), so
 a shard file is either complete or absent.
 """
 
@@ -23,7 +23,6 @@ import hashlib
 import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -107,36 +106,6 @@ def read_shard(path: str | os.PathLike) -> ShardData:
         raise ValueError(f"{os.fspath(path)!r} is not a shard file: its arrays do not fit together")
     restored = maps.astype(np.float32) * scales.reshape((-1,) + (1,) * (maps.ndim - 1)) if len(index) else maps
     return ShardData(index=index, maps=restored.astype(np.float32))
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically: a temporary file, ``fsync``, rename, ``fsync`` of the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    sync_folder(path.parent)
-
-
-def sync_folder(folder: Path) -> None:
-    """``fsync`` a folder so that a rename inside it survives a power cut (where the OS allows it)."""
-    try:
-        handle = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(handle)
-    except OSError:
-        pass
-    finally:
-        os.close(handle)
 
 
 def sha256_bytes(data: bytes) -> str:

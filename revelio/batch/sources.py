@@ -176,11 +176,33 @@ def _source_from_spec(text: str) -> ImageSource:
 
 
 def _walk(folder: Path) -> list[str]:
-    found = []
+    """Every file below ``folder`` (hidden ones left out), following links but visiting each real file once.
+
+    A link back to a folder above (a loop) is not followed again; a file reached
+    through several links is listed once, at the first path the (sorted) walk reaches.
+    """
+    found, seen_folders, seen_files = [], set(), set()
     for root, directories, files in os.walk(folder, followlinks=True):
-        directories[:] = [name for name in directories if not name.startswith(".")]
-        found.extend(os.path.join(root, name) for name in files if not name.startswith("."))
-    return [path for path in found if os.path.isfile(path)]
+        identity = _identity(root)
+        if identity in seen_folders:
+            directories[:] = []
+            continue
+        seen_folders.add(identity)
+        directories[:] = sorted(name for name in directories if not name.startswith("."))
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.startswith(".") or not os.path.isfile(path):
+                continue
+            if (identity := _identity(path)) not in seen_files:
+                seen_files.add(identity)
+                found.append(path)
+    return found
+
+
+def _identity(path: str) -> tuple[int, int]:
+    """The device and inode a path leads to, links followed: the same for every name of one file or folder."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
 
 
 def load_image_file(path: str | os.PathLike) -> Tensor:

@@ -15,6 +15,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
+from revelio.core.calls import current_call
 from revelio.errors import LayerNotReachedError, LayerOutputError
 
 
@@ -35,6 +36,9 @@ class LayerCapture:
             deepest layer is computed, and :meth:`forward` returns ``None``.
 
     A module called several times in one forward pass is recorded at its first call.
+    The hooks record the forward passes of the revelio call that entered the capture
+    only (:mod:`revelio.core.calls`): another thread's forward pass on the same model,
+    or a nested revelio call's, passes through them untouched.
 
     Example:
         >>> with LayerCapture([resolve_layer(model, "layer4")]) as capture:
@@ -48,9 +52,11 @@ class LayerCapture:
         self.stop = stop
         self.outputs: dict[str, Tensor] = {}
         self._handles: list[RemovableHandle] = []
+        self._owner: object | None = None
 
     def __enter__(self) -> LayerCapture:
         self.outputs.clear()
+        self._owner = current_call()
         for name, module in self.layers:
             self._handles.append(module.register_forward_hook(self._hook_for(name)))
         return self
@@ -62,7 +68,7 @@ class LayerCapture:
 
     def _hook_for(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> Tensor | None:
-            if name in self.outputs:
+            if name in self.outputs or current_call() is not self._owner:
                 return None
             if not isinstance(output, Tensor):
                 raise LayerOutputError(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from revelio.errors import NotDifferentiableError
+
 
 def score_gradient(scores: Tensor, wrt: Tensor, *, retain_graph: bool = False, allow_unused: bool = False) -> Tensor | None:
     """The gradient of each example's scores w.r.t. ``wrt``.
@@ -19,18 +21,43 @@ def score_gradient(scores: Tensor, wrt: Tensor, *, retain_graph: bool = False, a
         retain_graph: keep the graph for a further backward pass.
         allow_unused: return ``None`` when the scores do not depend on ``wrt``.
 
+    Raises:
+        NotDifferentiableError: the scores do not depend on ``wrt`` (and ``allow_unused``
+            is false): a model that runs under ``torch.no_grad()``, or a target that
+            returns a constant.
+
     Returns:
         ``Tensor[N, ...]`` for ``scores[N]``; ``Tensor[N, K, ...]`` for ``scores[N, K]``, from
         one backward pass batched over the K targets
         (``torch.autograd.grad(..., is_grads_batched=True)``), not K passes.
     """
-    if scores.ndim == 1:
-        (gradient,) = torch.autograd.grad(scores.sum(), wrt, retain_graph=retain_graph, allow_unused=allow_unused)
-        return gradient
-    count = scores.shape[1]
-    one_hot = torch.eye(count, dtype=scores.dtype, device=scores.device)[:, None, :].expand(count, *scores.shape)
-    (gradient,) = torch.autograd.grad(
-        scores, wrt, grad_outputs=one_hot, retain_graph=retain_graph, allow_unused=allow_unused,
-        is_grads_batched=True,
-    )
-    return None if gradient is None else gradient.transpose(0, 1)
+    if not scores.requires_grad:
+        gradient = None
+    elif scores.ndim == 1:
+        (gradient,) = torch.autograd.grad(scores.sum(), wrt, retain_graph=retain_graph, allow_unused=True)
+    else:
+        count = scores.shape[1]
+        one_hot = torch.eye(count, dtype=scores.dtype, device=scores.device)[:, None, :].expand(count, *scores.shape)
+        (gradient,) = torch.autograd.grad(
+            scores, wrt, grad_outputs=one_hot, retain_graph=retain_graph, allow_unused=True, is_grads_batched=True
+        )
+        gradient = None if gradient is None else gradient.transpose(0, 1)
+    if gradient is None and not allow_unused:
+        raise NotDifferentiableError(
+            "the target scores do not depend on the inputs through a differentiable path: does the model run "
+            "(part of) its forward under torch.no_grad() or detach, or does the target return a constant? "
+            "Gradient methods need scores computed from the inputs with gradients enabled"
+        )
+    return gradient
+
+
+def input_leaf(inputs: Tensor) -> tuple[Tensor, Tensor]:
+    """``(leaf, x)``: a copy of ``inputs`` that requires grad, and what to feed the model.
+
+    ``x`` is a differentiable copy of ``leaf``, not a leaf itself, so a model that writes
+    its input in place (``x.sub_(mean)``, ``F.relu(x, inplace=True)`` as its first op)
+    runs, and the caller's tensor is never written (an inference tensor works too).
+    Take gradients w.r.t. ``leaf``.
+    """
+    leaf = inputs.detach().clone().requires_grad_(True)
+    return leaf, leaf.clone()

@@ -8,6 +8,8 @@ puts it in place of every ReLU called during a forward pass:
 - one ReLU module called several times (torchvision ResNet blocks);
 - functional ``F.relu``, ``F.relu_``, ``torch.relu``, ``torch.relu_``, ``Tensor.relu``
   and ``Tensor.relu_`` (torchvision DenseNet, Inception);
+- ATen's ``torch.ops.aten.relu`` and ``aten.relu_`` (what ``torch.export`` and
+  decompositions produce), and ``F.threshold(x, 0, 0)``, which is ReLU;
 - a ReLU whose input also feeds other branches: the rule is an autograd node of the
   ReLU's own, so only gradient that flows through the ReLU is changed.
 
@@ -16,12 +18,16 @@ functional calls alike, and replaces each call by an autograd function with the 
 forward (in place where the call was in place) and the rule's backward. Nothing is
 patched and no hook is registered on the model.
 
+An override acts on the forward passes of the revelio call that made it only
+(:mod:`revelio.core.calls`): not on another thread's, nor on a nested revelio call's
+inside it (a model whose forward explains a submodule).
+
 Other activations are left plain, on purpose: ``ReLU6``, ``LeakyReLU``, ``SiLU``,
 ``GELU``, ``Hardswish`` and ``clamp(min=0)`` backpropagate their ordinary gradient.
 The guided and deconvolution rules are defined for ReLU (Springenberg et al. 2014;
 Zeiler and Fergus 2014); a model without ReLU gets the ordinary gradient, and
 :attr:`ReLUOverride.calls` tells how many ReLU calls were overridden. TorchScript
-modules do not dispatch to Python and are not seen.
+modules do not dispatch to Python and are not seen (revelio refuses them).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.overrides import TorchFunctionMode
+
+from revelio.core.calls import current_call
 
 
 class BackwardRule(ABC):
@@ -105,7 +113,12 @@ class _RuleReLU(torch.autograd.Function):
         return ctx.override.rule(grad_out, out), None, None
 
 
-_INPLACE = {F.relu_: True, torch.relu_: True, Tensor.relu_: True, torch.relu: False, Tensor.relu: False}
+_aten = torch.ops.aten
+_INPLACE = {
+    F.relu_: True, torch.relu_: True, Tensor.relu_: True, _aten.relu_: True, _aten.relu_.default: True,
+    torch.relu: False, Tensor.relu: False, _aten.relu: False, _aten.relu.default: False,
+}
+_THRESHOLD = {F.threshold: False, F.threshold_: True, torch.threshold: False, torch.threshold_: True}
 
 
 class ReLUOverride(TorchFunctionMode):
@@ -128,18 +141,17 @@ class ReLUOverride(TorchFunctionMode):
         super().__init__()
         self.rule = rule
         self.calls = 0
+        self.owner: object | None = None
 
     def __enter__(self) -> ReLUOverride:
         self.calls = 0
+        self.owner = current_call()
         return super().__enter__()
 
     def __torch_function__(self, func: Any, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func is F.relu:
-            inplace = bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
-        elif func in _INPLACE:
-            inplace = _INPLACE[func]
-        else:
+        inplace = _relu_call(func, args, kwargs)
+        if inplace is None or current_call() is not self.owner:
             return func(*args, **kwargs)
         self.calls += 1
         x = args[0] if args else kwargs["input"]
@@ -153,3 +165,17 @@ class ReLUOverride(TorchFunctionMode):
             yield self
         finally:
             self.rule = previous
+
+
+def _relu_call(func: Any, args: tuple, kwargs: dict) -> bool | None:
+    """Whether the call is a ReLU: ``None`` if not, else whether it works in place."""
+    if func is F.relu:
+        return bool(args[1] if len(args) > 1 else kwargs.get("inplace", False))
+    if func in _INPLACE:
+        return _INPLACE[func]
+    if func in _THRESHOLD:  # threshold(x, 0, 0) is ReLU
+        threshold = args[1] if len(args) > 1 else kwargs.get("threshold")
+        value = args[2] if len(args) > 2 else kwargs.get("value")
+        if threshold == 0 and value == 0:
+            return _THRESHOLD[func] or bool(args[3] if len(args) > 3 else kwargs.get("inplace", False))
+    return None

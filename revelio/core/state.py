@@ -1,10 +1,17 @@
 """Leave a model exactly as it was found, also when a call raises.
 
-Every public revelio call runs inside :func:`preserved_model_state`. On exit, normal or
-by exception, the model has the hooks, ``training`` flags, ``requires_grad`` flags and
-``.grad`` tensors it had on entry; parameters are never written by revelio, and a call
-that finds them changed raises :class:`~revelio.errors.ModelStateError` rather than
-hide it.
+Every public revelio call runs inside :func:`preserved_model_state`. It undoes exactly
+what the call changed, and nothing else: the ``training`` flags it set (through the
+model's own ``train()``, so that an override that sets more than the flags is undone
+too), the ``requires_grad`` flags it cleared, and the ``.grad`` tensors (set aside for
+the call, put back after it; a gradient written during the call is dropped). Hooks
+that revelio registers are removed by the code that registers them; hooks anyone else
+adds meanwhile (the model's own hooks, another thread) stay. Parameters are never
+written by revelio: a call that finds them changed raises
+:class:`~revelio.errors.ModelStateError` rather than hide it.
+
+Calls on one model take its lock (:func:`~revelio.core.calls.model_lock`), so that two
+threads explaining one model do not undo each other's changes.
 """
 
 from __future__ import annotations
@@ -12,24 +19,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from torch import nn
-from torch.utils.hooks import RemovableHandle
+import torch
+from torch import Tensor, nn
 
-from revelio.errors import ModelStateError
+from revelio.core.calls import model_lock
+from revelio.errors import ModelStateError, UnsupportedModelError
 
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-    "_state_dict_hooks",
-    "_state_dict_pre_hooks",
-    "_load_state_dict_pre_hooks",
-    "_load_state_dict_post_hooks",
-)
+SAMPLES_PER_PARAMETER = 64
+"""Values of each parameter compared before and after a call, to see writes that bypass autograd (``.data``)."""
 
 
 @contextmanager
@@ -43,56 +40,93 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
             the forward pass records no graph for parameter gradients.
 
     Raises:
-        ModelStateError: a parameter was modified in place during the block.
-
-    Hooks added to the model's modules during the block are found by their handle ids:
-    torch numbers every hook handle from one counter, so those added in the block have
-    ids from the counter's value at entry on. Nothing is copied per module on entry,
-    which keeps the guard at a few microseconds per module.
+        UnsupportedModelError: the model has lazy parameters not yet initialised (run
+            one forward pass first); nothing is changed.
+        ModelStateError: a parameter was modified in place during the block (through
+            autograd, or through ``.data`` in a way that changes it broadly).
     """
-    modules = list(model.modules())
     params = list(model.parameters())
-    training = [module.training for module in modules]
-    full_backward = [module.__dict__.get("_is_full_backward_hook") for module in modules]
-    requires_grad = [param.requires_grad for param in params]
-    grads = [param.grad for param in params]
-    versions = [param._version for param in params]
-    first_new_hook = RemovableHandle.next_id
-    try:
-        # A backward pass inside the block accumulates into an existing ``.grad`` in
-        # place; detach the user's gradients for the block so that theirs stay untouched.
-        for param, grad in zip(params, grads):
-            if grad is not None:
-                param.grad = None
-        if eval_mode and any(training):
-            model.eval()
-        if freeze:
-            for param, flag in zip(params, requires_grad):
-                if flag:
+    _refuse_uninitialized(model, params)
+    with model_lock(model):
+        modules = list(model.modules())
+        training = [module.training for module in modules]
+        full_backward = [module.__dict__.get("_is_full_backward_hook") for module in modules]
+        versions = [param._version for param in params]
+        before = _fingerprint(params)
+        grads = [param.grad for param in params]
+        frozen: list[nn.Parameter] = []
+        evaluated = False
+        try:
+            # A backward pass inside the block accumulates into an existing ``.grad`` in
+            # place; set the user's gradients aside for the block so that theirs stay untouched.
+            for param, grad in zip(params, grads):
+                if grad is not None:
+                    param.grad = None
+            if eval_mode and any(training):
+                evaluated = True
+                _train(model, modules, False)
+            if freeze:
+                frozen = [param for param in params if param.requires_grad]
+                for param in frozen:
                     param.requires_grad_(False)
-        yield model
-    finally:
-        for module, flag, full in zip(modules, training, full_backward):
-            attributes = module.__dict__
-            if attributes.get("training") is not flag:
-                module.training = flag
-            if attributes.get("_is_full_backward_hook") is not full:
-                # Registering a full backward hook sets this flag, and removing the hook
-                # does not clear it: it would then refuse a later register_backward_hook.
-                module._is_full_backward_hook = full
-            for name in _HOOK_DICTS:
-                hooks = attributes.get(name)
-                if hooks:
-                    for key in [key for key in hooks if key >= first_new_hook]:
-                        del hooks[key]
-        for param, flag, grad in zip(params, requires_grad, grads):
-            if param.requires_grad is not flag:
-                param.requires_grad_(flag)
-            if param.grad is not grad:
-                param.grad = grad
-    changed = [i for i, (param, version) in enumerate(zip(params, versions)) if param._version != version]
-    if changed:
-        raise ModelStateError(
-            f"{len(changed)} parameter(s) of the model were modified in place during the call; "
-            "revelio never writes parameters, so look for a forward pass that updates its own weights"
+            yield model
+        finally:
+            if evaluated:
+                _restore_training(model, modules, training)
+            for module, full in zip(modules, full_backward):
+                if module.__dict__.get("_is_full_backward_hook") is not full:
+                    # Registering a full backward hook sets this flag, and removing the hook
+                    # does not clear it: it would then refuse a later register_backward_hook.
+                    module._is_full_backward_hook = full
+            for param in frozen:
+                if not param.requires_grad:
+                    param.requires_grad_(True)
+            for param, grad in zip(params, grads):  # a gradient the block wrote is not the user's: dropped
+                if param.grad is not grad:
+                    param.grad = grad
+        changed = [i for i, (param, version) in enumerate(zip(params, versions)) if param._version != version]
+        after = _fingerprint(params)
+        if changed or before.keys() != after.keys() or not all(torch.equal(before[k], after[k]) for k in before):
+            raise ModelStateError(
+                "parameters of the model were modified in place during the call; revelio never writes "
+                "parameters, so look for a forward pass that updates its own weights"
+            )
+
+
+def _train(model: nn.Module, modules: list[nn.Module], mode: bool) -> None:
+    """``model.train(mode)``, or the flags set directly on a model that refuses it (``torch.export``'s modules)."""
+    try:
+        model.train(mode)
+    except NotImplementedError:
+        for module in modules:
+            module.training = mode
+
+
+def _restore_training(model: nn.Module, modules: list[nn.Module], training: list[bool]) -> None:
+    """Undo the call's eval mode: the model's own ``train()`` with the root's flag, then each module's flag."""
+    if not model.training:  # still as the call left it
+        _train(model, modules, training[0])
+    for module, flag in zip(modules, training):
+        if module.training is not flag:
+            module.training = flag
+
+
+def _fingerprint(params: list[nn.Parameter]) -> dict[torch.device, Tensor]:
+    """A few values of every parameter, spread over it, as bytes (NaN-proof), one copy per device."""
+    samples: dict[torch.device, list[Tensor]] = {}
+    for param in params:
+        if param.layout is not torch.strided or param.is_meta or param.numel() == 0:
+            continue
+        flat = param.detach().reshape(-1)
+        sample = flat[:: max(1, flat.numel() // SAMPLES_PER_PARAMETER)].clone().view(torch.uint8)
+        samples.setdefault(param.device, []).append(sample)
+    return {device: torch.cat(parts) for device, parts in samples.items()}
+
+
+def _refuse_uninitialized(model: nn.Module, params: list[nn.Parameter]) -> None:
+    lazy = [name for name, param in model.named_parameters() if isinstance(param, nn.parameter.UninitializedParameter)]
+    if lazy:
+        raise UnsupportedModelError(
+            f"{type(model).__name__} has lazy parameters that are not initialised yet ({', '.join(lazy[:3])}); "
+            "run one forward pass on an example batch first (model(example)), then explain it"
         )

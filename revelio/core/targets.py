@@ -32,7 +32,7 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-from revelio.errors import TargetError
+from revelio.errors import NonFiniteError, TargetError
 
 TargetSpec = Union[None, int, str, Sequence[int], Sequence[Sequence[int]], Tensor, Callable[[Any], Tensor]]
 
@@ -119,8 +119,18 @@ class Target:
             TargetError: the output does not fit the target (a class out of range, an
                 output that is not ``(N, classes)`` for a class target, a callable that
                 does not return ``N`` scores).
+            NonFiniteError: a score is NaN or infinite.
         """
         scores, classes = self._scores(output)
+        finite = torch.isfinite(scores.detach())
+        if not bool(finite.all()):
+            rows = finite.reshape(finite.shape[0], -1).all(dim=1)
+            bad = torch.nonzero(~rows).flatten().tolist()
+            raise NonFiniteError(
+                f"the model's scores are NaN or infinite for examples {bad[:10]}; an attribution of them would be "
+                "meaningless: check those inputs and the model's numerics (a division by zero, a log of 0, overflow "
+                "in half precision)"
+            )
         if not self.recorded:
             self.output = _detached(output)
             self.explained_classes = classes
@@ -280,4 +290,7 @@ def _is_index(value: Any) -> bool:
 def _as_index(value: Any) -> int:
     if isinstance(value, bool) or not _is_index(value):
         raise TargetError(f"target classes must be integers, got {value!r} ({type(value).__name__})")
-    return operator.index(value)
+    index = operator.index(value)
+    if index >= 2**63:
+        raise TargetError(f"target class {index} is beyond any model's classes (and a 64-bit index); give a class index")
+    return index

@@ -43,7 +43,7 @@ from revelio.eval.outcome import Measurement, decide, not_applicable
 from revelio.eval.randomization import model_randomization
 from revelio.eval.report import CheckResult, SanityReport
 from revelio.featureviz import PRESETS, Preset, get_preset
-from revelio.registry import Expectation, MethodSpec
+from revelio.registry import Expectation
 from revelio.zoo import CLASS_NAMES, ZooModel, make_batch
 from revelio.zoo import load as load_zoo_model
 from revelio.zoo.train import TEST_SEED

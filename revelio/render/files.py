@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import errno
 import os
-import secrets
 from pathlib import Path
 
 import cv2
@@ -13,6 +11,7 @@ import torch
 from torch import Tensor
 
 from revelio.errors import InputError
+from revelio.io import write_atomic
 
 
 def _to_uint8(image: Tensor) -> np.ndarray:
@@ -58,41 +57,6 @@ def png_bytes(image: Tensor) -> bytes:
     if not ok:  # pragma: no cover - OpenCV fails only on unsupported arrays, excluded above
         raise RuntimeError("OpenCV could not encode the image as PNG")
     return encoded.tobytes()
-
-
-def write_atomic(path: str | os.PathLike[str], data: bytes, what: str = "file") -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
-
-    Readers see the old file or the new one, never a partial one; the parent folders are
-    created; on failure nothing is left behind and an ``OSError`` (of the matching
-    subclass, e.g. ``NotADirectoryError``) says which path failed and what to do.
-    """
-    target = Path(path)
-    folder = target.parent
-    temporary: Path | None = None
-    try:
-        if target.is_dir():
-            raise IsADirectoryError(errno.EISDIR, "a folder of that name exists")
-        folder.mkdir(parents=True, exist_ok=True)
-        temporary = folder / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, target)
-        temporary = None
-    except OSError as error:
-        code, reason = error.errno, error.strerror or str(error)
-        blocker = next((p for p in (folder, *folder.parents) if p.exists()), None)
-        if blocker is not None and not blocker.is_dir():
-            code, reason = errno.ENOTDIR, f"{str(blocker)!r} is a file, not a folder"
-        message = f"cannot write {what} {str(target)!r}: {reason}; choose a path in a folder you can write to"
-        raise (OSError(code, message) if code is not None else OSError(message)) from error
-    finally:
-        if temporary is not None:
-            temporary.unlink(missing_ok=True)
-    return target
 
 
 def save_png(image: Tensor, path: str | os.PathLike[str]) -> Path:

@@ -12,7 +12,8 @@ from pathlib import Path
 from torch import Tensor
 
 from revelio.errors import InputError
-from revelio.render.files import png_bytes, write_atomic
+from revelio.io import write_atomic
+from revelio.render.files import png_bytes
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b;

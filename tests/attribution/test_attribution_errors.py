@@ -75,7 +75,7 @@ def test_unknown_option_names_the_method_and_its_options(method):
 @pytest.mark.parametrize("channels", ["min", "MAX", 1, ("max",)])
 def test_bad_channels_value(channels):
     model = small_cnn()
-    with pytest.raises(ValueError, match=r"channels must be None, 'max', 'sum' or 'mean', got"):
+    with pytest.raises(ValueError, match=r"option 'channels' takes one of 'max', 'sum', 'mean' or None, got"):
         Saliency(model).attribute(_x(), channels=channels)
     assert model.forward_calls == 0
 

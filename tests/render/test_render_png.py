@@ -11,7 +11,7 @@ import torch
 
 from revelio.errors import InputError
 from revelio.render import png_bytes, save_png
-from revelio.render.files import write_atomic
+from revelio.io import write_atomic
 
 
 def _read_rgb(path) -> np.ndarray:
