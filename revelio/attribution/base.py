@@ -237,7 +237,7 @@ class LayerAttribution(Attribution):
         self.layer_name: str | None = None
         self.layer: nn.Module | None = None
         if layer is not None:
-            self.layer_name, self.layer = resolve_layer(model, layer)
+            self.layer_name, self.layer = resolve_layer(self.model, layer)
 
     def prepare(self, inputs: Tensor) -> None:
         """Pick the default layer on the first call, if none was given."""

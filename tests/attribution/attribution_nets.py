@@ -21,8 +21,15 @@ RELU_FORMS = {
     "torch.relu_": lambda module, x: torch.relu_(x),
     "Tensor.relu": lambda module, x: x.relu(),
     "Tensor.relu_": lambda module, x: x.relu_(),
+    "aten.relu": lambda module, x: torch.ops.aten.relu(x),
+    "aten.relu.default": lambda module, x: torch.ops.aten.relu.default(x),
+    "aten.relu_": lambda module, x: torch.ops.aten.relu_(x),
+    "aten.relu_.default": lambda module, x: torch.ops.aten.relu_.default(x),
+    "F.threshold(0, 0)": lambda module, x: F.threshold(x, 0.0, 0.0),
+    "F.threshold(0, 0, inplace)": lambda module, x: F.threshold(x, 0.0, 0.0, inplace=True),
+    "torch.threshold(0, 0)": lambda module, x: torch.threshold(x, 0, 0),
 }
-OUT_OF_PLACE_FORMS = ["nn.ReLU", "F.relu", "torch.relu", "Tensor.relu"]
+OUT_OF_PLACE_FORMS = ["nn.ReLU", "F.relu", "torch.relu", "Tensor.relu", "aten.relu", "F.threshold(0, 0)"]
 
 
 class Activation(nn.Module):

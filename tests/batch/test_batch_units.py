@@ -186,3 +186,18 @@ def test_torchrun_variables_are_checked(torchrun_env):
 def test_backends_are_nccl_on_cuda_and_gloo_elsewhere():
     assert backend_for(torch.device("cuda", 1)) == "nccl"
     assert backend_for(torch.device("cpu")) == "gloo"
+
+
+def test_a_folder_with_a_link_loop_lists_each_real_file_once(tmp_path):
+    import os
+
+    from revelio.batch import as_source
+
+    folder = tmp_path / "data"
+    (folder / "a" / "b").mkdir(parents=True)
+    for name in ("a/one.png", "a/b/two.png"):
+        (folder / name).write_bytes(b"\x89PNG")
+    os.symlink(folder, folder / "a" / "b" / "back")  # a loop: data/a/b/back -> data
+    os.symlink(folder / "a" / "one.png", folder / "alias.png")  # one file under two names
+    names = [os.path.relpath(as_source(str(folder)).name(i), folder) for i in range(len(as_source(str(folder))))]
+    assert sorted(names) == ["a/b/two.png", "alias.png"]  # the walk meets data/alias.png before data/a/one.png
