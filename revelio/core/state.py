@@ -16,6 +16,7 @@ threads explaining one model do not undo each other's changes.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -52,7 +53,8 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
         training = [module.training for module in modules]
         full_backward = [module.__dict__.get("_is_full_backward_hook") for module in modules]
         versions = [param._version for param in params]
-        before = _fingerprint(params)
+        samples = _samples(model, params)
+        before = samples.take()
         grads = [param.grad for param in params]
         frozen: list[nn.Parameter] = []
         evaluated = False
@@ -85,8 +87,8 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
                 if param.grad is not grad:
                     param.grad = grad
         changed = [i for i, (param, version) in enumerate(zip(params, versions)) if param._version != version]
-        after = _fingerprint(params)
-        if changed or before.keys() != after.keys() or not all(torch.equal(before[k], after[k]) for k in before):
+        after = samples.take()
+        if changed or not all(torch.equal(first, second) for first, second in zip(before, after)):
             raise ModelStateError(
                 "parameters of the model were modified in place during the call; revelio never writes "
                 "parameters, so look for a forward pass that updates its own weights"
@@ -94,12 +96,15 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
 
 
 def _train(model: nn.Module, modules: list[nn.Module], mode: bool) -> None:
-    """``model.train(mode)``, or the flags set directly on a model that refuses it (``torch.export``'s modules)."""
-    try:
-        model.train(mode)
-    except NotImplementedError:
-        for module in modules:
-            module.training = mode
+    """``model.train(mode)`` where a module overrides ``train()``; else (and where it refuses) the flags, set directly."""
+    if any(type(module).train is not nn.Module.train for module in modules):
+        try:
+            model.train(mode)
+            return
+        except NotImplementedError:  # torch.export's modules
+            pass
+    for module in modules:
+        module.training = mode
 
 
 def _restore_training(model: nn.Module, modules: list[nn.Module], training: list[bool]) -> None:
@@ -111,19 +116,47 @@ def _restore_training(model: nn.Module, modules: list[nn.Module], training: list
             module.training = flag
 
 
-def _fingerprint(params: list[nn.Parameter]) -> dict[torch.device, Tensor]:
-    """A few values of every parameter, spread over it, as bytes (NaN-proof), one copy per device."""
-    samples: dict[torch.device, list[Tensor]] = {}
-    for param in params:
-        if param.layout is not torch.strided or param.is_meta or param.numel() == 0:
-            continue
-        flat = param.detach().reshape(-1)
-        sample = flat[:: max(1, flat.numel() // SAMPLES_PER_PARAMETER)].clone().view(torch.uint8)
-        samples.setdefault(param.device, []).append(sample)
-    return {device: torch.cat(parts) for device, parts in samples.items()}
+class _Samples:
+    """A few values of every parameter, spread over it, read as bytes (so that NaN equals NaN).
+
+    The views are made once per model (:func:`_samples` keeps them while the parameters
+    and their storage stay the same); :meth:`take` copies the values, one tensor per
+    device and dtype, to compare before and after a call.
+    """
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.params = params
+        self.pointers = [param.data_ptr() for param in params]
+        groups: dict[tuple[torch.device, torch.dtype], list[Tensor]] = {}
+        for param in params:
+            if param.layout is not torch.strided or param.is_meta or param.numel() == 0:
+                continue
+            flat = param.detach().reshape(-1)
+            groups.setdefault((param.device, param.dtype), []).append(flat[:: max(1, flat.numel() // SAMPLES_PER_PARAMETER)])
+        self.groups = list(groups.values())
+
+    def take(self) -> list[Tensor]:
+        return [torch.cat(views).view(torch.uint8) for views in self.groups]
+
+    def still_valid(self, params: list[nn.Parameter]) -> bool:
+        return len(params) == len(self.params) and all(
+            a is b and a.data_ptr() == pointer for a, b, pointer in zip(params, self.params, self.pointers)
+        )
+
+
+_cached_samples: weakref.WeakKeyDictionary[nn.Module, _Samples] = weakref.WeakKeyDictionary()
+
+
+def _samples(model: nn.Module, params: list[nn.Parameter]) -> _Samples:
+    samples = _cached_samples.get(model)
+    if samples is None or not samples.still_valid(params):
+        samples = _cached_samples[model] = _Samples(params)
+    return samples
 
 
 def _refuse_uninitialized(model: nn.Module, params: list[nn.Parameter]) -> None:
+    if not any(isinstance(param, nn.parameter.UninitializedParameter) for param in params):
+        return
     lazy = [name for name, param in model.named_parameters() if isinstance(param, nn.parameter.UninitializedParameter)]
     if lazy:
         raise UnsupportedModelError(
