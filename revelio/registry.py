@@ -513,6 +513,46 @@ _builtin(
     ),
 )
 
+_KINDERMANS_TIMES_INPUT = (
+    "Kindermans et al. 2019, input invariance (gradient x input and integrated gradients from a zero baseline "
+    "change with a mean shift the first layer absorbs)"
+)
+
+_builtin(
+    "gradient-x-input", "gradient_x_input:GradientXInput", "Gradient x input", False, "signed",
+    "Shrikumar et al. 2016, Not Just a Black Box",
+    _expect(
+        A1=("pass", "Shrikumar et al. 2016, gradient x input (on a linear model it is x * w)"),
+        A2=("fail", _KINDERMANS_TIMES_INPUT),
+    ),
+)
+_builtin(
+    "integrated-gradients", "integrated_gradients:IntegratedGradients", "Integrated gradients", False, "signed",
+    "Sundararajan, Taly, Yan 2017, Axiomatic Attribution for Deep Networks",
+    _expect(
+        A1=("pass", "Sundararajan et al. 2017, Sec. 3 (completeness; on a linear model the map is (x - x') * w)"),
+        A2=("fail", _KINDERMANS_TIMES_INPUT),
+    ),
+)
+_builtin(
+    "smoothgrad", "noise:SmoothGrad", "SmoothGrad", False, "signed",
+    "Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
+    _expect(
+        A1=("pass", "Smilkov et al. 2017, Sec. 3 (a mean over noisy copies; a linear model's gradient is w at each)"),
+        A3=("pass", "Adebayo et al. 2018, Fig. 2 (Gradient-SG changes under cascading randomization)"),
+    ),
+)
+_builtin(
+    "smoothgrad-squared", "noise:SmoothGradSquared", "SmoothGrad-squared", False, "heat",
+    "Hooker et al. 2019, A Benchmark for Interpretability Methods in Deep Neural Networks",
+    _expect(A1=("pass", "Hooker et al. 2019, SmoothGrad-Squared (the mean of squared noisy gradients: w^2, linear)")),
+)
+_builtin(
+    "vargrad", "noise:VarGrad", "VarGrad", False, "heat",
+    "Adebayo et al. 2018, Local Explanation Methods for Deep Neural Networks Lack Sensitivity to Parameter Values",
+    _expect(A1=("pass", "Adebayo et al. 2018, VarGrad (the variance of noisy gradients: 0 for a linear model)")),
+)
+
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"
 _BY_CONSTRUCTION_MODEL = "Adebayo et al. 2018, Fig. 2 (an edge detector does not depend on the model)"
 _NOISE = "by construction: noise never resembles noise (so a pass shows the check is necessary, not sufficient)"
