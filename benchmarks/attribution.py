@@ -322,7 +322,8 @@ class _Builder:
 
     def _captum_integrated_gradients(self, captum: Any) -> Workload:
         model, inputs, targets = self.model, self.inputs, self.targets
-        options = IntegratedGradients(model).options()  # revelio's defaults: steps, rule, baseline
+        defaults = registry.spec_of(IntegratedGradients).defaults  # what the revelio row runs with
+        options = {**IntegratedGradients(model).options(), **defaults}  # steps, rule, baseline, internal batch
         items = copies_batch_size(model, inputs, options["internal_batch_size"])  # the batch revelio chooses
         # Captum's batches hold whole steps (at least one) of every image: items // batch steps at a time
         internal = max(items, self.batch)
@@ -336,7 +337,7 @@ class _Builder:
         return self._peer(
             "Captum",
             run,
-            reference=lambda: IntegratedGradients(model).attribute(inputs, target=targets),
+            reference=lambda: IntegratedGradients(model).attribute(inputs, target=targets, **defaults),
             compared_with="revelio IntegratedGradients",
             note=f"n_steps={options['steps']}, method={options['method']!r}, baselines={options['baseline']}, "
             f"internal_batch_size={internal} (revelio's automatic batch; Captum rounds it down to whole steps)",
@@ -345,7 +346,8 @@ class _Builder:
     def _captum_noise_tunnel(self, captum: Any, wrapper_class: type[SmoothGrad], nt_type: str) -> Workload:
         model, inputs, targets = self.model, self.inputs, self.targets
         wrapper = wrapper_class(model)  # a plain model: the signed gradient, Saliency(abs=False) in Captum
-        options = wrapper.options()
+        defaults = registry.spec_of(wrapper_class).defaults
+        options = {**wrapper.options(), **defaults}  # as the revelio row runs
         samples, level = options["samples"], options["noise_level"]
         flat = inputs.detach().flatten(1)
         # revelio's sigma is per image (a fraction of its range); Captum's stdevs is one number per input tensor
@@ -367,7 +369,7 @@ class _Builder:
             "Captum",
             lambda: tunnel(samples),
             agreement_run=agreement_run,
-            reference=lambda: wrapper.attribute(inputs, target=targets, samples=NOISE_AGREEMENT_SAMPLES),
+            reference=lambda: wrapper.attribute(inputs, targets, **{**defaults, "samples": NOISE_AGREEMENT_SAMPLES}),
             compared_with=f"revelio {wrapper_class.__name__} on the same {NOISE_AGREEMENT_SAMPLES} noisy copies per "
             "image (Captum's noise draw replaced by revelio's for the check)",
             note=f"nt_samples={samples}, stdevs={stdev:.4g} ({level:g} x the images' mean range; revelio scales "
