@@ -14,8 +14,9 @@ freezes them for the length of its call and restores them.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,11 +29,22 @@ from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
 from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry, vit_reshape
-from revelio.attribution import Attribution, LayerAttribution
+from revelio.attribution import (
+    Attribution,
+    GradientXInput,
+    IntegratedGradients,
+    LayerAttribution,
+    SmoothGrad,
+    SmoothGradSquared,
+    VarGrad,
+)
+from revelio.core.copies import copies_batch_size
 from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"
 FLOOR = "forward + input backward"
+NOISE_AGREEMENT_SAMPLES = 4
+"""Noisy copies per image in the NoiseTunnel agreement check (the timed runs use the full count)."""
 
 
 def method_title(spec: MethodSpec) -> str:
@@ -242,6 +254,15 @@ class _Builder:
                 ("torch-cam", "GradCAM", self._torchcam_gradcam),
             ],
             GuidedGradCAM: [("Captum", "GuidedGradCam", self._captum_guided_gradcam)],
+            GradientXInput: [("Captum", "InputXGradient", self._captum_input_x_gradient)],
+            IntegratedGradients: [("Captum", "IntegratedGradients", self._captum_integrated_gradients)],
+            **{
+                wrapper: [("Captum", f"NoiseTunnel(Saliency, {nt_type!r})",
+                           lambda captum, wrapper=wrapper, nt_type=nt_type: self._captum_noise_tunnel(
+                               captum, wrapper, nt_type))]
+                for wrapper, nt_type in ((SmoothGrad, "smoothgrad"), (SmoothGradSquared, "smoothgrad_sq"),
+                                         (VarGrad, "vargrad"))
+            },
         }
         method = spec.name
         workloads = []
@@ -319,6 +340,71 @@ class _Builder:
             note="interpolate_mode='bilinear'",
         )
 
+    def _captum_input_x_gradient(self, captum: Any) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        return self._peer(
+            "Captum",
+            lambda: captum.InputXGradient(model).attribute(inputs.detach().clone(), target=targets),
+            reference=lambda: GradientXInput(model).attribute(inputs, target=targets),
+            compared_with="revelio GradientXInput",
+        )
+
+    def _captum_integrated_gradients(self, captum: Any) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        defaults = registry.spec_of(IntegratedGradients).defaults  # what the revelio row runs with
+        options = {**IntegratedGradients(model).options(), **defaults}  # steps, rule, baseline, internal batch
+        items = copies_batch_size(model, inputs, options["internal_batch_size"])  # the batch revelio chooses
+        # Captum's batches hold whole steps (at least one) of every image: items // batch steps at a time
+        internal = max(items, self.batch)
+
+        def run() -> Tensor:
+            return captum.IntegratedGradients(model).attribute(
+                inputs.detach().clone(), baselines=options["baseline"], target=targets, n_steps=options["steps"],
+                method=options["method"], internal_batch_size=internal,
+            )
+
+        return self._peer(
+            "Captum",
+            run,
+            reference=lambda: IntegratedGradients(model).attribute(inputs, target=targets, **defaults),
+            compared_with="revelio IntegratedGradients",
+            note=f"n_steps={options['steps']}, method={options['method']!r}, baselines={options['baseline']}, "
+            f"internal_batch_size={internal} (revelio's automatic batch; Captum rounds it down to whole steps)",
+        )
+
+    def _captum_noise_tunnel(self, captum: Any, wrapper_class: type[SmoothGrad], nt_type: str) -> Workload:
+        model, inputs, targets = self.model, self.inputs, self.targets
+        wrapper = wrapper_class(model)  # a plain model: the signed gradient, Saliency(abs=False) in Captum
+        defaults = registry.spec_of(wrapper_class).defaults
+        options = {**wrapper.options(), **defaults}  # as the revelio row runs
+        samples, level = options["samples"], options["noise_level"]
+        flat = inputs.detach().flatten(1)
+        # revelio's sigma is per image (a fraction of its range); Captum's stdevs is one number per input tensor
+        stdev = float(level * (flat.amax(1) - flat.amin(1)).mean())
+        per_call = max(1, copies_batch_size(model, inputs, options["internal_batch_size"]) // self.batch)
+
+        def tunnel(count: int) -> Tensor:
+            return captum.NoiseTunnel(captum.Saliency(model)).attribute(
+                inputs.detach().clone(), nt_type=nt_type, nt_samples=count, nt_samples_batch_size=per_call,
+                stdevs=stdev, target=targets, abs=False,
+            )
+
+        def agreement_run() -> Tensor:
+            copies = inputs.detach() + wrapper.noise(inputs, samples=NOISE_AGREEMENT_SAMPLES, noise_level=level)
+            with _captum_noise_replaced(captum, copies):
+                return tunnel(NOISE_AGREEMENT_SAMPLES)
+
+        return self._peer(
+            "Captum",
+            lambda: tunnel(samples),
+            agreement_run=agreement_run,
+            reference=lambda: wrapper.attribute(inputs, targets, **{**defaults, "samples": NOISE_AGREEMENT_SAMPLES}),
+            compared_with=f"revelio {wrapper_class.__name__} on the same {NOISE_AGREEMENT_SAMPLES} noisy copies per "
+            "image (Captum's noise draw replaced by revelio's for the check)",
+            note=f"nt_samples={samples}, stdevs={stdev:.4g} ({level:g} x the images' mean range; revelio scales "
+            f"each image's noise by its own range), nt_samples_batch_size={per_call}; timed with Captum's own draws",
+        )
+
     def _gradcam_lib_gradcam(self, library: Any) -> Workload:
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -383,6 +469,31 @@ class _Builder:
             compared_with="revelio GradCAM",
             note="normalized=False, upsampled bilinearly as revelio's",
         )
+
+
+@contextlib.contextmanager
+def _captum_noise_replaced(captum: Any, copies: Tensor) -> Iterator[None]:
+    """Captum's ``NoiseTunnel`` adding no noise of its own: it takes ``copies`` (``Tensor[S, N, ...]``) in order.
+
+    NoiseTunnel draws its noise in ``_add_noise_to_input(input, stdev, samples)``, once per
+    batch of samples, and lays the copies out image by image; the replacement hands out
+    the next ``samples`` of ``copies`` in that layout.
+    """
+    tunnel = captum.NoiseTunnel
+    original = tunnel.__dict__["_add_noise_to_input"]
+    taken = 0
+
+    def next_copies(input: Tensor, stdev: float, samples: int) -> Tensor:
+        nonlocal taken
+        batch = copies[taken : taken + samples]
+        taken += samples
+        return batch.transpose(0, 1).flatten(0, 1).clone()
+
+    tunnel._add_noise_to_input = staticmethod(next_copies)
+    try:
+        yield
+    finally:
+        tunnel._add_noise_to_input = original
 
 
 def _minmax(maps: Tensor, eps: float) -> Tensor:

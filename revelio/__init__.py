@@ -19,10 +19,15 @@ _LAZY = {
     "Deconvolution": "revelio.attribution",
     "Explanation": "revelio.attribution",
     "GradCAM": "revelio.attribution",
+    "GradientXInput": "revelio.attribution",
     "GuidedBackprop": "revelio.attribution",
     "GuidedGradCAM": "revelio.attribution",
+    "IntegratedGradients": "revelio.attribution",
     "LayerAttribution": "revelio.attribution",
     "Saliency": "revelio.attribution",
+    "SmoothGrad": "revelio.attribution",
+    "SmoothGradSquared": "revelio.attribution",
+    "VarGrad": "revelio.attribution",
     "vit_reshape": "revelio.attribution",
 }
 

@@ -72,6 +72,10 @@ def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods
         "inside Grad-CAM's region."
     )
     caption = "rows: an image and the class explained (p = the model's probability)"
+    quick = [", ".join(f"{spec.name} {key}={value}" for key, value in spec.preview.items()) for spec in methods]
+    if any(quick):
+        report.add_text("For a quick look, some methods run with fewer steps or samples here than their defaults: "
+                        f"{'; '.join(filter(None, quick))}.")
     report.add_image(attribution_grid(zoo_model, methods, seed), caption=caption)
 
 
@@ -84,7 +88,8 @@ def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: i
     shown = images.repeat_interleave(2, dim=0)
     columns = [shown]
     for spec, method in methods.items():
-        columns.append(method_picture(spec, method.attribute(inputs, classes, **spec.defaults), shown))
+        maps = method.attribute(inputs, classes, **{**spec.defaults, **spec.preview})
+        columns.append(method_picture(spec, maps, shown))
     tiles = torch.stack(columns, dim=1).flatten(0, 1)
     with torch.no_grad():
         probabilities = zoo_model.probabilities(zoo_model.model(inputs))
@@ -103,7 +108,8 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
     others = batch.masks.flip(1).flatten(0, 1).to(zoo_model.device)  # the other object's mask
     size = masks.shape[-1]
     generator = torch.Generator().manual_seed(seed)
-    maps = {spec.name: method.attribute(inputs, classes, **spec.defaults) for spec, method in methods.items()}
+    maps = {spec.name: method.attribute(inputs, classes, **{**spec.defaults, **spec.preview})
+            for spec, method in methods.items()}
     maps["baseline: centre"] = _centre_map(len(classes), size).to(zoo_model.device)
     maps["baseline: random"] = torch.rand(len(classes), 1, size, size, generator=generator).to(zoo_model.device)
     rows = []

@@ -122,6 +122,8 @@ class MethodSpec:
         paper: the paper it implements.
         control: a control for the sanity checks (an edge detector, a random map):
             checked like the methods, never offered as an explanation.
+        preview: options a quick look passes over ``defaults`` (``revelio demo``): fewer
+            steps or samples for a method whose cost grows with them; empty for the rest.
     """
 
     name: str
@@ -133,6 +135,7 @@ class MethodSpec:
     expectations: Mapping[str, Expectation] = field(default_factory=dict)
     paper: str = ""
     control: bool = False
+    preview: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -144,6 +147,7 @@ class MethodSpec:
             if not isinstance(expectation, Expectation):
                 raise RegistryError(f"{self.name}: the expectation for {check} must be an Expectation, got {expectation!r}")
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
+        object.__setattr__(self, "preview", MappingProxyType(dict(self.preview)))
         object.__setattr__(self, "expectations", MappingProxyType(dict(self.expectations)))
 
     def __hash__(self) -> int:
@@ -434,9 +438,9 @@ def _as_specs(loaded: Any, entry_name: str) -> list[MethodSpec]:
 
 def _builtin(name: str, cls: str, title: str, needs_layer: bool, map_kind: MapKind, paper: str,
              expectations: Mapping[str, Expectation], defaults: Mapping[str, Any] | None = None,
-             control: bool = False) -> None:
+             control: bool = False, preview: Mapping[str, Any] | None = None) -> None:
     _add(MethodSpec(name, f"revelio.attribution.{cls}", title, needs_layer, map_kind, defaults or {}, expectations,
-                    paper, control), replace_existing=False)
+                    paper, control, preview or {}), replace_existing=False)
 
 
 def _expect(**cells: tuple[Outcome, str] | Outcome) -> dict[str, Expectation]:
@@ -511,6 +515,50 @@ _builtin(
         A5=("fail", _ADEBAYO_DATA),
         A7=("pass", _SELVARAJU_CLASS),
     ),
+)
+
+_KINDERMANS_TIMES_INPUT = (
+    "Kindermans et al. 2019, input invariance (gradient x input and integrated gradients from a zero baseline "
+    "change with a mean shift the first layer absorbs)"
+)
+
+_builtin(
+    "gradient-x-input", "gradient_x_input:GradientXInput", "Gradient x input", False, "signed",
+    "Shrikumar et al. 2016, Not Just a Black Box",
+    _expect(
+        A1=("pass", "Shrikumar et al. 2016, gradient x input (on a linear model it is x * w)"),
+        A2=("fail", _KINDERMANS_TIMES_INPUT),
+    ),
+)
+_builtin(
+    "integrated-gradients", "integrated_gradients:IntegratedGradients", "Integrated gradients", False, "signed",
+    "Sundararajan, Taly, Yan 2017, Axiomatic Attribution for Deep Networks",
+    _expect(
+        A1=("pass", "Sundararajan et al. 2017, Sec. 3 (completeness; on a linear model the map is (x - x') * w)"),
+        A2=("fail", _KINDERMANS_TIMES_INPUT),
+    ),
+    preview={"steps": 8},
+)
+_builtin(
+    "smoothgrad", "noise:SmoothGrad", "SmoothGrad", False, "signed",
+    "Smilkov et al. 2017, SmoothGrad: removing noise by adding noise",
+    _expect(
+        A1=("pass", "Smilkov et al. 2017, Sec. 3 (a mean over noisy copies; a linear model's gradient is w at each)"),
+        A3=("pass", "Adebayo et al. 2018, Fig. 2 (Gradient-SG changes under cascading randomization)"),
+    ),
+    preview={"samples": 8},
+)
+_builtin(
+    "smoothgrad-squared", "noise:SmoothGradSquared", "SmoothGrad-squared", False, "heat",
+    "Hooker et al. 2019, A Benchmark for Interpretability Methods in Deep Neural Networks",
+    _expect(A1=("pass", "Hooker et al. 2019, SmoothGrad-Squared (the mean of squared noisy gradients: w^2, linear)")),
+    preview={"samples": 8},
+)
+_builtin(
+    "vargrad", "noise:VarGrad", "VarGrad", False, "heat",
+    "Adebayo et al. 2018, Local Explanation Methods for Deep Neural Networks Lack Sensitivity to Parameter Values",
+    _expect(A1=("pass", "Adebayo et al. 2018, VarGrad (the variance of noisy gradients: 0 for a linear model)")),
+    preview={"samples": 8},
 )
 
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"

@@ -26,6 +26,7 @@ def test_every_spec_agrees_with_its_class(name):
     assert spec.needs_layer == issubclass(cls, LayerAttribution)
     options = inspect.signature(cls.attribute).parameters
     assert set(spec.defaults) <= {key for key, p in options.items() if p.kind is p.KEYWORD_ONLY}
+    assert set(spec.preview) <= {key for key, p in options.items() if p.kind is p.KEYWORD_ONLY}
     for check, expectation in spec.expectations.items():
         assert check[0] in "AF" and check[1:].isdigit(), check
         if expectation.outcome in ("pass", "fail"):

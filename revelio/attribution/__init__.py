@@ -9,7 +9,10 @@ dataset runs read.
 from revelio.attribution.base import Attribution, Explanation, LayerAttribution
 from revelio.attribution.controls import EdgeDetector, RandomMap
 from revelio.attribution.gradcam import GradCAM, GuidedGradCAM
+from revelio.attribution.gradient_x_input import GradientXInput
 from revelio.attribution.guided import Deconvolution, GuidedBackprop, ModifiedReLUGradient
+from revelio.attribution.integrated_gradients import IntegratedGradients
+from revelio.attribution.noise import SmoothGrad, SmoothGradSquared, VarGrad
 from revelio.attribution.saliency import Saliency
 from revelio.core.reshape import vit_reshape
 
@@ -19,11 +22,16 @@ __all__ = [
     "EdgeDetector",
     "Explanation",
     "GradCAM",
+    "GradientXInput",
     "GuidedBackprop",
     "GuidedGradCAM",
+    "IntegratedGradients",
     "LayerAttribution",
     "ModifiedReLUGradient",
     "RandomMap",
     "Saliency",
+    "SmoothGrad",
+    "SmoothGradSquared",
+    "VarGrad",
     "vit_reshape",
 ]

@@ -9,6 +9,12 @@
   2016), up to the constant ``1 / (h w)``.
 - Guided Grad-CAM is guided backpropagation times the upsampled Grad-CAM, per pixel
   (Selvaraju et al. 2017).
+- Linear model: gradient times input is ``x * W_c`` (Shrikumar et al. 2016); integrated
+  gradients from a zero baseline is ``x * W_c`` too, exactly, whatever the quadrature
+  (completeness, Sundararajan et al. 2017).
+- Linear model: the gradient is ``W_c`` at every noisy copy, so SmoothGrad of the
+  gradient is ``W_c`` (Smilkov et al. 2017), SmoothGrad-squared ``W_c^2`` (Hooker et al.
+  2019) and VarGrad 0 (Adebayo et al. 2018).
 
 The nets are seeded and tiny; the checks do not depend on the model under test.
 """
@@ -20,7 +26,18 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from revelio.attribution import Deconvolution, GradCAM, GuidedBackprop, GuidedGradCAM, Saliency
+from revelio.attribution import (
+    Deconvolution,
+    GradCAM,
+    GradientXInput,
+    GuidedBackprop,
+    GuidedGradCAM,
+    IntegratedGradients,
+    Saliency,
+    SmoothGrad,
+    SmoothGradSquared,
+    VarGrad,
+)
 from revelio.eval.methods import Explainer
 from revelio.eval.outcome import Measurement, not_applicable
 from revelio.eval.similarity import pearson
@@ -115,6 +132,36 @@ def _guided_grad_cam(explainer: Explainer, seed: int, images: int) -> Measuremen
     return _equal(explainer.rebind(net, "4")(inputs, classes), expected)
 
 
+def _input_times_weight(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = linear_net(seed)
+    inputs = torch.randn(images, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
+    return _equal(explainer.rebind(net)(inputs, classes), inputs * net[1].weight.detach()[classes].view_as(inputs))
+
+
+def _smoothed_gradient(statistic: Callable[[Tensor], Tensor]) -> Callable[[Explainer, int, int], Measurement]:
+    """The check for a noise wrapper around the gradient: ``statistic`` of the linear model's gradient map.
+
+    Errors are relative to the largest squared gradient when the expected map is 0 (VarGrad).
+    """
+
+    def check(explainer: Explainer, seed: int, images: int) -> Measurement:
+        wrapper = explainer.attribution
+        if type(wrapper.method) is not Saliency:
+            inner = type(wrapper.method).__name__
+            return not_applicable(f"the known answer is for smoothing the gradient, not {inner}")
+        net = linear_net(seed)
+        inputs = torch.randn(images, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+        classes = torch.arange(images) % 4
+        options = {**wrapper.method_defaults, **(explainer.options.get("method_options") or {})}
+        gradient = Saliency(net).attribute(inputs, classes, **options)
+        expected = statistic(gradient)
+        scale = float(gradient.square().max()) if not expected.any() else None
+        return _equal(explainer.rebind(net)(inputs, classes), expected, scale)
+
+    return check
+
+
 KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
     Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
     GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
@@ -124,6 +171,23 @@ KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement
     GradCAM: (f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})", _grad_cam),
     GuidedGradCAM: (
         f"guided Grad-CAM = guided x upsampled Grad-CAM (relative error <= {TOLERANCE:g})", _guided_grad_cam
+    ),
+    GradientXInput: (f"linear model: gradient x input = x * w (relative error <= {TOLERANCE:g})", _input_times_weight),
+    IntegratedGradients: (
+        f"linear model, zero baseline: integrated gradients = x * w (relative error <= {TOLERANCE:g})",
+        _input_times_weight,
+    ),
+    SmoothGrad: (
+        f"linear model: SmoothGrad of the gradient = w (relative error <= {TOLERANCE:g})",
+        _smoothed_gradient(lambda gradient: gradient),
+    ),
+    SmoothGradSquared: (
+        f"linear model: SmoothGrad-squared of the gradient = w^2 (relative error <= {TOLERANCE:g})",
+        _smoothed_gradient(lambda gradient: gradient * gradient),
+    ),
+    VarGrad: (
+        f"linear model: VarGrad of the gradient = 0 (error <= {TOLERANCE:g} of the largest w^2)",
+        _smoothed_gradient(lambda gradient: torch.zeros_like(gradient)),
     ),
 }
 """The known answer of each method class: the criterion in words, and the check."""
@@ -143,7 +207,8 @@ def known_answer(explainer: Explainer, *, seed: int = 0, images: int = 6) -> Mea
     return entry[1](explainer, seed, images)
 
 
-def _equal(maps: Tensor, expected: Tensor) -> Measurement:
-    scale = float(expected.abs().max())
+def _equal(maps: Tensor, expected: Tensor, scale: float | None = None) -> Measurement:
+    """The largest error relative to ``scale`` (default: the largest value of the expected map)."""
+    scale = float(expected.abs().max()) if scale is None else scale
     error = float((maps - expected).abs().max()) / (scale if scale > 0 else 1.0)
     return Measurement(summary=f"error {error:.1e}", met=error <= TOLERANCE, values={"relative_error": error})

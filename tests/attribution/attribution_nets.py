@@ -5,6 +5,8 @@ Nothing here calls revelio: these are the yardsticks revelio is measured against
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -271,6 +273,28 @@ def manual_gradcam(features, head, x: Tensor, classes, size=None, relu: bool = T
     if size is not None:
         cam = F.interpolate(cam, size=size, mode="bilinear", align_corners=False)
     return cam
+
+
+# --- internal batches ---------------------------------------------------------------------
+
+
+def forward_batch_sizes(model: SmallCNN, run: Callable[[], object]) -> list[int]:
+    """The batch size of each forward pass of ``model`` while ``run()`` runs, in order."""
+    sizes: list[int] = []
+    handle = model.conv1.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    try:
+        run()
+    finally:
+        handle.remove()
+    return sizes
+
+
+def assert_any_internal_batch_size_agrees(attribute: Callable[[int | None], Tensor], sizes: Iterable[int | None],
+                                          reference_size: int) -> None:
+    """``attribute(internal_batch_size)`` gives the same map (float64 rounding) for every size."""
+    reference = attribute(reference_size)
+    for size in sizes:
+        torch.testing.assert_close(attribute(size), reference, rtol=1e-12, atol=1e-14)
 
 
 # --- model-state snapshots -------------------------------------------------------------

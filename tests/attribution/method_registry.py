@@ -22,7 +22,12 @@ def _factory(spec: registry.MethodSpec):
 REGISTERED = registry.methods()
 """The library's registered methods (the controls left out: they never call the model)."""
 
-FAST_OPTIONS: dict[str, dict] = {}
+FAST_OPTIONS: dict[str, dict] = {
+    "integrated-gradients": {"steps": 6},
+    "smoothgrad": {"samples": 3},
+    "smoothgrad-squared": {"samples": 3},
+    "vargrad": {"samples": 3},
+}
 """Options that keep a costly method's defaults quick on the 8x8 test net (fewer steps, samples or masks)."""
 
 # name -> (factory(model) -> method, options for attribute, output kind)
