@@ -35,7 +35,7 @@ import torch
 from torch import Tensor, nn
 
 from revelio.core.calls import revelio_call
-from revelio.core.explainable import explainable
+from revelio.core.explainable import explainable, is_exported
 from revelio.core.gradients import input_leaf, score_gradient
 from revelio.core.inputs import input_mismatch
 from revelio.core.layers import find_default_layer, resolve_layer
@@ -43,7 +43,14 @@ from revelio.core.options import check_option_types
 from revelio.core.overrides import BackwardRule, ReLUOverride
 from revelio.core.state import preserved_model_state
 from revelio.core.targets import Target, TargetSpec, resolve_target
-from revelio.errors import DefaultLayerWarning, InputError, NonFiniteError, RevelioError, warn_caller
+from revelio.errors import (
+    DefaultLayerWarning,
+    InputError,
+    NonFiniteError,
+    RevelioError,
+    UnsupportedModelError,
+    warn_caller,
+)
 
 Self = TypeVar("Self", bound="Attribution")
 
@@ -316,10 +323,10 @@ def _run(
                     maps = _one_class_at_a_time(method, implementation, inputs, checked, options)
                 else:
                     maps = implementation(method, inputs, checked, **options)
-            except RuntimeError as error:
-                mismatch = None if isinstance(error, RevelioError) else input_mismatch(method.model, inputs)
-                if mismatch is not None:
-                    raise InputError(f"{mismatch}; the model raised: {str(error).splitlines()[0]}") from error
+            except (RuntimeError, AssertionError) as error:
+                replacement = _explained(error, method.model, inputs)
+                if replacement is not error:
+                    raise replacement from error
                 raise
             if not explain:
                 return maps
@@ -339,6 +346,21 @@ def _one_class_at_a_time(
     if not target.recorded and singles[0].recorded:
         target.scores(singles[0].output)
     return maps
+
+
+def _explained(error: Exception, model: nn.Module, inputs: Tensor) -> Exception:
+    """The error to raise for one the model raised: an InputError where its inputs did not fit, else itself."""
+    if isinstance(error, RevelioError):
+        return error
+    first_line = (str(error).splitlines() or [type(error).__name__])[0]
+    if first_line.startswith("Guard failed") and is_exported(model):
+        return UnsupportedModelError(
+            f"the exported model accepts only the input shapes it was exported with ({first_line}); methods that run "
+            "batches of another size (internal batches, several copies of each example) need it exported with a "
+            "dynamic batch dimension: torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim('batch')},))"
+        )
+    mismatch = input_mismatch(model, inputs) if isinstance(error, RuntimeError) else None
+    return InputError(f"{mismatch}; the model raised: {first_line}") if mismatch is not None else error
 
 
 def _score_once(model: nn.Module, inputs: Tensor, target: Target) -> None:

@@ -11,7 +11,7 @@ from torch import Tensor
 from revelio.attribution.base import Attribution
 from revelio.core.batching import check_batch_size
 from revelio.core.copies import accumulate, clean_classes, copies_batch_size, copies_target, copy_batches
-from revelio.core.gradients import score_gradient
+from revelio.core.gradients import input_leaf, score_gradient
 from revelio.core.quadrature import check_quadrature, quadrature
 from revelio.core.state import preserved_model_state
 from revelio.core.targets import TargetSpec, resolve_target
@@ -103,8 +103,8 @@ class IntegratedGradients(Attribution):
         count, total = x.shape[0], None
         for _, step, example in copy_batches(steps, count, size, x.device):
             node = nodes[step].view(-1, *[1] * (x.ndim - 1))
-            points = (start[example] + node * difference[example]).requires_grad_(True)
-            scores, _ = copies_target(target, classes, example).scores(self.model(points))
+            points, fed = input_leaf(start[example] + node * difference[example])
+            scores, _ = copies_target(target, classes, example).scores(self.model(fed))
             gradient = score_gradient(scores, points)
             weight = weights[step].view(-1, *[1] * (gradient.ndim - 1))
             total = accumulate(total, example, gradient * weight, count)

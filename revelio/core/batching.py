@@ -69,7 +69,7 @@ def example_bytes(model: nn.Module, example: Tensor) -> int:
     handles = [module.register_forward_hook(count) for module in leaves]
     try:
         with torch.no_grad():
-            model(example)
+            model(example.detach().clone())  # a copy: a model may write its input in place
     finally:
         for handle in handles:
             handle.remove()

@@ -50,7 +50,7 @@ def explainable(model: nn.Module, *, needs_layers: bool = False) -> nn.Module:
                 f"its submodule {name!r} is compiled with torch.compile, which runs no hook added after compilation; "
                 "explain the model built without torch.compile on its submodules (or compile the whole model)"
             )
-    if needs_layers and _is_exported(model):
+    if needs_layers and is_exported(model):
         raise UnsupportedModelError(
             "the model is a torch.export graph: it calls no submodules, so a layer's output cannot be recorded; "
             "explain the original nn.Module, or use an input method (saliency, guided backprop, ...)"
@@ -63,7 +63,7 @@ def _is_compiled(module: nn.Module) -> bool:
     return type(module).__name__ == "OptimizedModule" and isinstance(getattr(module, "_orig_mod", None), nn.Module)
 
 
-def _is_exported(model: nn.Module) -> bool:
+def is_exported(model: nn.Module) -> bool:
     """A module made by ``torch.export(...).module()``: an fx graph whose training mode cannot change."""
     return isinstance(model, torch.fx.GraphModule) and any(
         node.op == "call_function" and isinstance(node.target, torch._ops.OpOverload) for node in model.graph.nodes

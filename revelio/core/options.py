@@ -64,4 +64,7 @@ def _describe(hint: Any) -> str:
         return "one of " + ", ".join(repr(choice) for choice in typing.get_args(hint))
     if typing.get_origin(hint) in (Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in typing.get_args(hint))
-    return "None" if hint is type(None) else f"a {getattr(hint, '__name__', hint)}"
+    if hint is type(None):
+        return "None"
+    name = getattr(hint, "__name__", str(hint))
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"

@@ -1,7 +1,7 @@
 """Leave a model exactly as it was found, also when a call raises.
 
 Every public revelio call runs inside :func:`preserved_model_state`. It undoes exactly
-what the call changed, and nothing else: the ``training`` flags it set (through the
+what the call changed, and nothing else: the ``training`` flags (put back through the
 model's own ``train()``, so that an override that sets more than the flags is undone
 too), the ``requires_grad`` flags it cleared, and the ``.grad`` tensors (set aside for
 the call, put back after it; a gradient written during the call is dropped). Hooks
@@ -57,7 +57,6 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
         before = samples.take()
         grads = [param.grad for param in params]
         frozen: list[nn.Parameter] = []
-        evaluated = False
         try:
             # A backward pass inside the block accumulates into an existing ``.grad`` in
             # place; set the user's gradients aside for the block so that theirs stay untouched.
@@ -65,7 +64,6 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
                 if grad is not None:
                     param.grad = None
             if eval_mode and any(training):
-                evaluated = True
                 _train(model, modules, False)
             if freeze:
                 frozen = [param for param in params if param.requires_grad]
@@ -73,7 +71,7 @@ def preserved_model_state(model: nn.Module, *, eval_mode: bool = False, freeze: 
                     param.requires_grad_(False)
             yield model
         finally:
-            if evaluated:
+            if any(module.training is not flag for module, flag in zip(modules, training)):
                 _restore_training(model, modules, training)
             for module, full in zip(modules, full_backward):
                 if module.__dict__.get("_is_full_backward_hook") is not full:
@@ -108,9 +106,8 @@ def _train(model: nn.Module, modules: list[nn.Module], mode: bool) -> None:
 
 
 def _restore_training(model: nn.Module, modules: list[nn.Module], training: list[bool]) -> None:
-    """Undo the call's eval mode: the model's own ``train()`` with the root's flag, then each module's flag."""
-    if not model.training:  # still as the call left it
-        _train(model, modules, training[0])
+    """Put the training flags back: the model's own ``train()`` with the root's flag, then each module's flag."""
+    _train(model, modules, training[0])
     for module, flag in zip(modules, training):
         if module.training is not flag:
             module.training = flag

@@ -208,12 +208,12 @@ def test_repr_names_the_wrapped_method():
 
 BAD_OPTIONS = [
     (SmoothGrad, {"samples": 0}, ValueError, r"SmoothGrad: samples must be an int >= 1, got 0"),
-    (SmoothGrad, {"samples": 2.0}, ValueError, "samples must be an int"),
-    (SmoothGrad, {"samples": True}, ValueError, "samples must be an int"),
+    (SmoothGrad, {"samples": 2.0}, ValueError, "option 'samples' takes an int, got 2.0"),
+    (SmoothGrad, {"samples": True}, ValueError, "option 'samples' takes an int, got True"),
     (VarGrad, {"samples": 1}, ValueError, r"VarGrad: samples must be an int >= 2, got 1"),
     (SmoothGrad, {"noise_level": -0.1}, ValueError, r"noise_level must be a number >= 0.*got -0\.1"),
     (SmoothGrad, {"noise_level": float("nan")}, ValueError, "noise_level must be a number >= 0"),
-    (SmoothGradSquared, {"noise_level": "15%"}, ValueError, "noise_level must be a number >= 0"),
+    (SmoothGradSquared, {"noise_level": "15%"}, ValueError, "option 'noise_level' takes a float, got '15%'"),
     (SmoothGrad, {"internal_batch_size": 0}, InputError, "internal_batch_size must be a positive int"),
     (SmoothGrad, {"method_options": {"colour": 1}}, TypeError,
      r"SmoothGrad: method_options \['colour'\] are not options of Saliency\.attribute; its options are: abs, channels"),
