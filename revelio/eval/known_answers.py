@@ -9,6 +9,14 @@
   2016), up to the constant ``1 / (h w)``.
 - Guided Grad-CAM is guided backpropagation times the upsampled Grad-CAM, per pixel
   (Selvaraju et al. 2017).
+- On the same net the gradient at the last feature map is ``g_k = w_ck / (h w)`` at every
+  position, so the other gradient CAMs follow by hand: XGrad-CAM (Fu et al. 2020) and
+  HiResCAM (Draelos and Carin 2020) are CAM ``/ (h w)`` exactly, LayerCAM (Jiang et al.
+  2021) is ``sum_k ReLU(g_k) A^k``, and Grad-CAM++ (Chattopadhay et al. 2018, Eq. 19)
+  weighs channel k by ``h w ReLU(g_k) / (2 + g_k sum_ij A^k_ij)``.
+- Activations of rank one plus a per-channel offset, ``A^k = u_k B + b_k``: their first
+  principal component is ``B``, so Eigen-CAM (Muhammad and Yeasin 2020) is
+  ``|u| (B - mean B)``, signed to correlate positively with ``sum_k A^k``.
 
 The nets are seeded and tiny; the checks do not depend on the model under test.
 """
@@ -20,7 +28,18 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from revelio.attribution import Deconvolution, GradCAM, GuidedBackprop, GuidedGradCAM, Saliency
+from revelio.attribution import (
+    Deconvolution,
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GuidedBackprop,
+    GuidedGradCAM,
+    HiResCAM,
+    LayerCAM,
+    Saliency,
+    XGradCAM,
+)
 from revelio.eval.methods import Explainer
 from revelio.eval.outcome import Measurement, not_applicable
 from revelio.eval.similarity import pearson
@@ -76,6 +95,20 @@ def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
     )
 
 
+def rank_one_net(seed: int = 0, channels: int = 6, classes: int = 4) -> nn.Module:
+    """Conv to one channel ``B`` (``"0"``), a 1x1 conv to ``u_k B + b_k`` (``"1"``: rank one plus offsets), GAP, linear."""
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 1, 3, padding=1),
+            nn.Conv2d(1, channels, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels, classes),
+        ),
+    )
+
+
 def _saliency(explainer: Explainer, seed: int, images: int) -> Measurement:
     net = linear_net(seed)
     inputs = torch.randn(images, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
@@ -115,6 +148,48 @@ def _guided_grad_cam(explainer: Explainer, seed: int, images: int) -> Measuremen
     return _equal(explainer.rebind(net, "4")(inputs, classes), expected)
 
 
+def _on_gap_net(weights: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Explainer, int, int], Measurement]:
+    """The check that a gradient CAM's map (no ReLU, on the grid) is ``sum_k weights(g, A)_k A^k`` on the GAP net.
+
+    ``weights(g, A)`` gets the gradient ``g = w_c / (h w)``, ``Tensor[N, K]`` (the same at every
+    position), and the features ``A``, and returns ``Tensor[N, K]`` or ``Tensor[N, K, h, w]``.
+    """
+
+    def check(explainer: Explainer, seed: int, images: int) -> Measurement:
+        net = gap_net(seed)
+        inputs = torch.randn(images, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+        classes = torch.arange(images) % 4
+        with torch.no_grad():
+            features = net[:5](inputs)  # (N, 8, 8, 8)
+        gradient = net[7].weight.detach()[classes] / (features.shape[-2] * features.shape[-1])
+        expected_weights = weights(gradient, features)
+        if expected_weights.ndim == 2:
+            expected_weights = expected_weights[:, :, None, None]
+        expected = (expected_weights * features).sum(dim=1, keepdim=True)
+        maps = explainer.rebind(net, "4").attribution.attribute(inputs, classes, upsample=False, relu=False)
+        return _equal(maps, expected)
+
+    return check
+
+
+def _grad_cam_plus_plus_weights(gradient: Tensor, features: Tensor) -> Tensor:
+    """``h w ReLU(g_k) / (2 + g_k sum_ij A^k_ij)``: alpha is the same at every position (0 where undefined)."""
+    denominator = 2 + gradient * features.sum(dim=(2, 3))
+    positions = features.shape[-2] * features.shape[-1]
+    return torch.where(denominator != 0, positions * gradient.clamp(min=0) / denominator, 0)
+
+
+def _eigen_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = rank_one_net(seed)
+    inputs = torch.randn(images, 3, 12, 12, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        pattern = net[0](inputs)  # B, (N, 1, 12, 12)
+    u = net[1].weight.detach().flatten()
+    expected = torch.sign(u.sum()) * u.norm() * (pattern - pattern.mean(dim=(2, 3), keepdim=True))
+    maps = explainer.rebind(net, "1").attribution.attribute(inputs, None, upsample=False, relu=False)
+    return _equal(maps, expected)
+
+
 KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
     Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
     GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
@@ -124,6 +199,22 @@ KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement
     GradCAM: (f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})", _grad_cam),
     GuidedGradCAM: (
         f"guided Grad-CAM = guided x upsampled Grad-CAM (relative error <= {TOLERANCE:g})", _guided_grad_cam
+    ),
+    GradCAMPlusPlus: (
+        f"GAP + linear net: weights h w ReLU(g) / (2 + g sum A) by hand (relative error <= {TOLERANCE:g})",
+        _on_gap_net(_grad_cam_plus_plus_weights),
+    ),
+    XGradCAM: (f"GAP + linear net: XGrad-CAM = CAM / (h w) (relative error <= {TOLERANCE:g})",
+               _on_gap_net(lambda gradient, features: gradient)),
+    LayerCAM: (
+        f"GAP + linear net: LayerCAM = sum_k ReLU(w_ck) A^k / (h w) (relative error <= {TOLERANCE:g})",
+        _on_gap_net(lambda gradient, features: gradient.clamp(min=0)),
+    ),
+    HiResCAM: (f"GAP + linear net: HiResCAM = CAM / (h w) (relative error <= {TOLERANCE:g})",
+               _on_gap_net(lambda gradient, features: gradient)),
+    EigenCAM: (
+        f"rank-one activations u_k B + b_k: Eigen-CAM = |u| (B - mean B) (relative error <= {TOLERANCE:g})",
+        _eigen_cam,
     ),
 }
 """The known answer of each method class: the criterion in words, and the check."""
