@@ -70,6 +70,15 @@ def test_json_records_machine_versions_and_settings(quick):
     assert titles[0].startswith("activation maximization") and titles[1].startswith("deep dream")
 
 
+def test_the_quick_preset_leaves_out_score_cam(quick):
+    # a forward pass per example and channel does not fit the quick preset: it runs when named with --method
+    _, results = quick
+    assert "left out of the preset (name them with --method to run them): scorecam" in results["plan"]
+    for group in results["attribution"]:
+        assert "scorecam" not in group["settings"]["methods"]
+        assert "gradcam-plus-plus" in group["settings"]["methods"]
+
+
 def test_every_timed_workload_has_its_figures(quick):
     _, results = quick
     for group in results["attribution"] + results["featureviz"]:

@@ -204,6 +204,30 @@ def small_cnn(
     return model.to(device=device, dtype=dtype).eval()
 
 
+class _Tokens(nn.Module):
+    """A feature map ``(N, D, h, w)`` as ViT tokens ``(N, 1 + h w, D)``: a zero class token, then the patches row by row."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        patches = x.flatten(2).transpose(1, 2)
+        return torch.cat([torch.zeros_like(patches[:, :1]), patches], dim=1)
+
+
+class TokenNet(nn.Module):
+    """Patch embedding (``patch``: 2x2 conv, stride 2, to 4 channels), tokens (``tokens``), mean of the patch tokens, linear.
+
+    ``tokens`` read through ``vit_reshape`` is ``patch``'s output: a CAM of either layer is the same map.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 4, 2, stride=2)
+        self.tokens = _Tokens()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.tokens(self.patch(x))[:, 1:].mean(dim=1))
+
+
 # --- independent references -----------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ option variants of the built-ins are tested besides their defaults.
 from __future__ import annotations
 
 from revelio import registry
-from revelio.attribution import GradCAM, Saliency
+from revelio.attribution import EigenCAM, GradCAM, Saliency, ScoreCAM
 
 CAM_LAYER = "conv2"
 
@@ -25,6 +25,12 @@ REGISTERED = registry.methods()
 FAST_OPTIONS: dict[str, dict] = {}
 """Options that keep a costly method's defaults quick on the 8x8 test net (fewer steps, samples or masks)."""
 
+NO_BACKWARD = {"scorecam", "eigencam", "scorecam-grid-batch5", "eigencam-grid-uncentred"}
+"""Methods that run no backward pass: a backward pass that fails cannot stop them."""
+
+SEVERAL_FORWARD_PASSES = {"scorecam"}
+"""Methods that run the model more than once per call (masked or perturbed copies of the inputs)."""
+
 # name -> (factory(model) -> method, options for attribute, output kind)
 METHODS = {
     **{
@@ -33,6 +39,11 @@ METHODS = {
     },
     "saliency-signed-max": (Saliency, {"abs": False, "channels": "max"}, "cam"),
     "gradcam-grid": (lambda model: GradCAM(model, CAM_LAYER), {"upsample": False, "relu": False}, "grid"),
+    # internal batches of 5 masked copies: batches that split an example's channels (conv2 has 6)
+    "scorecam-grid-batch5": (lambda model: ScoreCAM(model, CAM_LAYER), {"upsample": False, "internal_batch_size": 5},
+                             "grid"),
+    "eigencam-grid-uncentred": (lambda model: EigenCAM(model, CAM_LAYER),
+                                {"upsample": False, "relu": False, "center": False}, "grid"),
 }
 
 # one entry per registered method, for tests about the class rather than its options

@@ -67,7 +67,10 @@ def test_bad_call_fails_before_any_forward_pass(method, inputs, kwargs, error, m
 def test_unknown_option_names_the_method_and_its_options(method):
     explainer = CLASSES[method](small_cnn())
     name = type(explainer).__name__
-    options = {"Saliency": "abs, channels", "GradCAM": "upsample, relu", "GuidedGradCAM": "relu"}.get(name, "none")
+    options = {"Saliency": "abs, channels", "GradCAM": "upsample, relu", "GuidedGradCAM": "relu"}
+    options |= dict.fromkeys(["GradCAMPlusPlus", "XGradCAM", "LayerCAM", "HiResCAM"], "upsample, relu")
+    options |= {"ScoreCAM": "upsample, relu, weights, internal_batch_size", "EigenCAM": "upsample, relu, center"}
+    options = options.get(name, "none")
     with pytest.raises(TypeError, match=rf"^{name}\.attribute: .*'colour'; its options are: {options}$"):
         explainer.attribute(_x(), colour="red")
 

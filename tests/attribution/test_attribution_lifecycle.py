@@ -15,7 +15,7 @@ import copy
 import pytest
 import torch
 from attribution_nets import HOOK_DICTS, plain_gradient, small_cnn
-from method_registry import CAM_LAYER, CLASSES, METHODS
+from method_registry import CAM_LAYER, CLASSES, METHODS, NO_BACKWARD
 
 from revelio.errors import TargetError
 
@@ -80,6 +80,8 @@ def _assert_unchanged(model, before):
 def test_model_and_inputs_left_as_found(method, failure, input_requires_grad):
     factory, options, _ = METHODS[method]
     call_kwargs, tripwire, error, match = FAILURES[failure]
+    if failure == "backward-raises" and method in NO_BACKWARD:
+        error = match = None  # no backward pass to fail: the call succeeds
     model = _prepared_model()
     untouched = copy.deepcopy(model)
     before = _snapshot(model)
@@ -134,7 +136,7 @@ def test_user_hooks_survive_and_repeated_calls_add_none(method):
         explainer = CLASSES[method](model)
         for _ in range(3):
             explainer.attribute(torch.randn(2, 3, 8, 8), target=1)
-        assert calls == {"forward": 3, "pre": 3}
+        assert calls["forward"] == calls["pre"] == model.forward_calls >= 3  # conv2 runs once per forward pass
         assert len(layer._forward_hooks) == 1 and len(layer._forward_pre_hooks) == 1
         assert sum(len(getattr(m, d)) for m in model.modules() for d in HOOK_DICTS) == 2
     finally:
@@ -200,9 +202,9 @@ def test_during_the_call_eval_mode_and_no_parameter_gradients(method):
         CLASSES[method](model).attribute(torch.randn(2, 3, 8, 8), target=1)
     finally:
         handle.remove()
-    assert len(during) == 1
-    training, requires_grad = during[0]
-    assert not any(training), "the model ran in train mode"
-    assert not any(requires_grad), "the graph would hold parameter gradients"
+    assert len(during) == model.forward_calls >= 1
+    for training, requires_grad in during:
+        assert not any(training), "the model ran in train mode"
+        assert not any(requires_grad), "the graph would hold parameter gradients"
     assert all(m.training for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())

@@ -8,7 +8,8 @@ from revelio.eval.invariance import SHIFT, input_invariance, invariance_net, shi
 from revelio.eval.known_answers import KNOWN_ANSWERS, known_answer
 from revelio.eval.methods import build_explainer
 
-BUILT_IN = ["saliency", "guided-backprop", "deconvolution", "gradcam", "guided-gradcam"]
+BUILT_IN = ["saliency", "guided-backprop", "deconvolution", "gradcam", "guided-gradcam", "gradcam-plus-plus", "xgradcam",
+            "layercam", "hirescam", "eigencam"]
 
 
 def _explainer(name):
