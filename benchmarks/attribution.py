@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import copy
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import torch
@@ -28,9 +30,23 @@ from benchmarks import peers
 from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
-from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry, vit_reshape
+from revelio import (
+    EigenCAM,
+    GradCAM,
+    GradCAMPlusPlus,
+    GuidedBackprop,
+    GuidedGradCAM,
+    HiResCAM,
+    LayerCAM,
+    Saliency,
+    ScoreCAM,
+    XGradCAM,
+    registry,
+    vit_reshape,
+)
 from revelio.attribution import (
     Attribution,
+    CAMAttribution,
     GradientXInput,
     IntegratedGradients,
     LayerAttribution,
@@ -250,8 +266,9 @@ class _Builder:
             ],
             GradCAM: [
                 ("Captum", "LayerGradCam", self._captum_gradcam),
-                ("pytorch-grad-cam", "GradCAM", self._gradcam_lib_gradcam),
-                ("torch-cam", "GradCAM", self._torchcam_gradcam),
+                ("pytorch-grad-cam", "GradCAM",
+                 partial(self._gradcam_lib_cam, name="GradCAM", ours=self._cam(GradCAM))),
+                ("torch-cam", "GradCAM", partial(self._torchcam_cam, name="GradCAM", ours=self._cam(GradCAM))),
             ],
             GuidedGradCAM: [("Captum", "GuidedGradCam", self._captum_guided_gradcam)],
             GradientXInput: [("Captum", "InputXGradient", self._captum_input_x_gradient)],
@@ -263,6 +280,43 @@ class _Builder:
                 for wrapper, nt_type in ((SmoothGrad, "smoothgrad"), (SmoothGradSquared, "smoothgrad_sq"),
                                          (VarGrad, "vargrad"))
             },
+            GradCAMPlusPlus: [
+                ("pytorch-grad-cam", "GradCAMPlusPlus", partial(
+                    self._gradcam_lib_cam, name="GradCAMPlusPlus", ours=self._cam(GradCAMPlusPlus, epsilon=1e-6),
+                    aligned="its 1e-6 in alpha's denominator (revelio's epsilon)")),
+                ("torch-cam", "GradCAMpp", lambda torchcam: (
+                    "computes sum g^2 ReLU(g), not Grad-CAM++: torch-cam 0.5 divides a copy of alpha, the division is "
+                    "lost")),
+            ],
+            XGradCAM: [
+                ("pytorch-grad-cam", "XGradCAM", partial(
+                    self._gradcam_lib_cam, name="XGradCAM", ours=self._cam(XGradCAM, epsilon=1e-7),
+                    aligned="its 1e-7 added to each channel's sum (revelio's epsilon)")),
+                ("torch-cam", "XGradCAM", partial(
+                    self._torchcam_cam, name="XGradCAM", ours=self._cam(XGradCAM, epsilon=1e-8),
+                    aligned="its 1e-8 added to each channel's sum (revelio's epsilon)")),
+            ],
+            LayerCAM: [
+                ("pytorch-grad-cam", "LayerCAM",
+                 partial(self._gradcam_lib_cam, name="LayerCAM", ours=self._cam(LayerCAM))),
+                ("torch-cam", "LayerCAM", partial(self._torchcam_cam, name="LayerCAM", ours=self._cam(LayerCAM))),
+            ],
+            HiResCAM: [
+                ("pytorch-grad-cam", "HiResCAM",
+                 partial(self._gradcam_lib_cam, name="HiResCAM", ours=self._cam(HiResCAM))),
+            ],
+            ScoreCAM: [
+                ("pytorch-grad-cam", "ScoreCAM", partial(
+                    self._gradcam_lib_cam, name="ScoreCAM", ours=self._cam(ScoreCAM), half_pixel_masks=True,
+                    aligned="its masks upsampled with align_corners=False as revelio's (nn.UpsamplingBilinear2d "
+                            "patched for the call); its default batch of 16 masked copies")),
+                ("torch-cam", "ScoreCAM", partial(
+                    self._torchcam_cam, name="ScoreCAM", ours=self._cam(ScoreCAM), gradient=False, tolerance=1e-2,
+                    aligned="its default batch of 32; it min-max normalises each channel on the layer's grid, before "
+                            "upsampling (the paper: after), which moves the masks by up to about 1/64 of their range "
+                            "at an even upsampling factor")),
+            ],
+            EigenCAM: [("pytorch-grad-cam", "EigenCAM", self._gradcam_lib_eigencam)],
         }
         method = spec.name
         workloads = []
@@ -405,31 +459,78 @@ class _Builder:
             f"each image's noise by its own range), nt_samples_batch_size={per_call}; timed with Captum's own draws",
         )
 
-    def _gradcam_lib_gradcam(self, library: Any) -> Workload:
+    def _cam(self, cls: type[CAMAttribution], **attributes: float) -> Callable[[], CAMAttribution]:
+        """A builder of revelio's ``cls`` at the suite's layer, with ``attributes`` set (a peer's epsilon)."""
+
+        def build() -> CAMAttribution:
+            method = cls(self.model, self.layer, self.reshape)
+            for key, value in attributes.items():
+                setattr(method, key, value)
+            return method
+
+        return build
+
+    def _gradcam_lib_cam(
+        self,
+        library: Any,
+        name: str,
+        ours: Callable[[], CAMAttribution],
+        aligned: str = "",
+        half_pixel_masks: bool = False,
+    ) -> Workload:
+        """pytorch-grad-cam's ``name``, against revelio's map normalised and resized as it presents its maps."""
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-        model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
-        module = dict(model.named_modules())[layer]
-        size = tuple(inputs.shape[-2:])
+        model, inputs, targets = self.model, self.inputs, self.targets
+        module = dict(model.named_modules())[self.layer]
+        peer = getattr(library, name)
 
         def run() -> np.ndarray:
-            with library.GradCAM(model=model, target_layers=[module], reshape_transform=reshape) as cam:
+            patch = mock.patch.object(nn, "UpsamplingBilinear2d", _HalfPixelUpsample) if half_pixel_masks else None
+            with patch or contextlib.nullcontext(), peer(
+                model=model, target_layers=[module], reshape_transform=self.reshape
+            ) as cam:
                 maps = cam(input_tensor=inputs.detach().clone(), targets=[ClassifierOutputTarget(t) for t in targets])
             model.zero_grad(set_to_none=True)  # it writes every parameter's .grad; drop them between calls
             return maps
-
-        def reference() -> Tensor:
-            coarse = GradCAM(model, layer, reshape).attribute(inputs, target=targets, upsample=False)
-            return _minmax(F.interpolate(_minmax(coarse, eps=1e-7), size=size, mode="bilinear"), eps=1e-7)[:, 0]
 
         return self._peer(
             "pytorch-grad-cam",
             run,
             comparable=lambda maps: torch.from_numpy(np.asarray(maps)),
-            reference=reference,
-            compared_with="revelio GradCAM, min-max normalised per image as pytorch-grad-cam does",
-            note="loss.backward(): computes every parameter's gradient; maps in NumPy, resized with OpenCV",
+            reference=lambda: self._as_gradcam_lib_shows_it(ours().attribute(inputs, target=targets, upsample=False)),
+            compared_with=f"revelio {type(ours()).__name__}, min-max normalised per image as pytorch-grad-cam does",
+            note="maps in NumPy, resized with OpenCV" + (f"; aligned: {aligned}" if aligned else "")
+            + ("" if name in ("ScoreCAM", "EigenCAM") else "; loss.backward(): computes every parameter's gradient"),
         )
+
+    def _gradcam_lib_eigencam(self, library: Any) -> Workload:
+        """pytorch-grad-cam's EigenCAM: it keeps the SVD's sign of the component, so the sign is matched per image."""
+        workload = self._gradcam_lib_cam(library, "EigenCAM", self._cam(EigenCAM))
+        model, inputs, layer, reshape = self.model, self.inputs, self.layer, self.reshape
+        seen: dict[str, Tensor] = {}
+
+        def comparable(maps: Any) -> Tensor:
+            seen["maps"] = torch.from_numpy(np.asarray(maps))
+            return seen["maps"]
+
+        def reference() -> Tensor:
+            projection = EigenCAM(model, layer, reshape).attribute(inputs, upsample=False, relu=False)
+            signs = [self._as_gradcam_lib_shows_it((sign * projection).clamp(min=0)) for sign in (1, -1)]
+            closer = [(candidate - seen["maps"]).flatten(1).abs().amax(1) for candidate in signs]
+            return torch.where((closer[0] <= closer[1])[:, None, None], signs[0], signs[1])
+
+        workload.comparable, workload.reference = comparable, reference
+        workload.compared_with = ("revelio EigenCAM, min-max normalised per image as pytorch-grad-cam does, with the "
+                                  "principal component's sign of each image as pytorch-grad-cam's SVD returns it")
+        workload.note += "; both centre the activations; its sign is LAPACK's (revelio's: positive correlation " \
+                         "with the activation sum)"
+        return workload
+
+    def _as_gradcam_lib_shows_it(self, coarse: Tensor) -> Tensor:
+        """A rectified map on the layer's grid as pytorch-grad-cam presents it: normalised, resized, normalised."""
+        size = tuple(self.inputs.shape[-2:])
+        return _minmax(F.interpolate(_minmax(coarse, eps=1e-7), size=size, mode="bilinear"), eps=1e-7)[:, 0]
 
     def _gradcam_lib_guided(self, library: Any) -> Workload:
         # It swaps the model's nn.ReLU modules and puts back plain ones (inplace lost): give it a copy.
@@ -452,22 +553,34 @@ class _Builder:
             note="one image per call (it takes batch 1 only), on a copy of the model (it replaces nn.ReLU modules)",
         )
 
-    def _torchcam_gradcam(self, torchcam: Any) -> Workload:
+    def _torchcam_cam(
+        self,
+        torchcam: Any,
+        name: str,
+        ours: Callable[[], CAMAttribution],
+        aligned: str = "",
+        gradient: bool = True,
+        tolerance: float = 1e-3,
+    ) -> Workload:
+        """torch-cam's ``name``, unnormalised and upsampled bilinearly as revelio's maps are."""
         model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
         size = tuple(inputs.shape[-2:])
+        peer = getattr(torchcam, name)
 
         def run() -> Tensor:
-            with torchcam.GradCAM(model, layer, reshape_transform=reshape) as extractor:
-                scores = model(inputs.detach().clone())
+            with peer(model, layer, reshape_transform=reshape) as extractor:
+                with torch.set_grad_enabled(gradient):
+                    scores = model(inputs.detach().clone())
                 (cam,) = extractor(class_idx=targets, scores=scores, normalized=False)
             return F.interpolate(cam[:, None], size=size, mode="bilinear", align_corners=False)
 
         return self._peer(
             "torch-cam",
             run,
-            reference=lambda: GradCAM(model, layer, reshape).attribute(inputs, target=targets),
-            compared_with="revelio GradCAM",
-            note="normalized=False, upsampled bilinearly as revelio's",
+            reference=lambda: ours().attribute(inputs, target=targets),
+            compared_with=f"revelio {type(ours()).__name__}",
+            tolerance=tolerance,
+            note="normalized=False, upsampled bilinearly as revelio's" + (f"; aligned: {aligned}" if aligned else ""),
         )
 
 
@@ -494,6 +607,16 @@ def _captum_noise_replaced(captum: Any, copies: Tensor) -> Iterator[None]:
         yield
     finally:
         tunnel._add_noise_to_input = original
+
+class _HalfPixelUpsample(nn.Module):
+    """``nn.UpsamplingBilinear2d(size)`` (``align_corners=True``) as revelio upsamples: ``align_corners=False``."""
+
+    def __init__(self, size: Any = None, scale_factor: Any = None) -> None:
+        super().__init__()
+        self.size, self.scale_factor = size, scale_factor
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.interpolate(x, size=self.size, scale_factor=self.scale_factor, mode="bilinear", align_corners=False)
 
 
 def _minmax(maps: Tensor, eps: float) -> Tensor:

@@ -17,17 +17,23 @@ __version__ = "0.1.0.dev0"
 _LAZY = {
     "Attribution": "revelio.attribution",
     "Deconvolution": "revelio.attribution",
+    "EigenCAM": "revelio.attribution",
     "Explanation": "revelio.attribution",
     "GradCAM": "revelio.attribution",
+    "GradCAMPlusPlus": "revelio.attribution",
     "GradientXInput": "revelio.attribution",
     "GuidedBackprop": "revelio.attribution",
     "GuidedGradCAM": "revelio.attribution",
+    "HiResCAM": "revelio.attribution",
     "IntegratedGradients": "revelio.attribution",
     "LayerAttribution": "revelio.attribution",
+    "LayerCAM": "revelio.attribution",
     "Saliency": "revelio.attribution",
+    "ScoreCAM": "revelio.attribution",
     "SmoothGrad": "revelio.attribution",
     "SmoothGradSquared": "revelio.attribution",
     "VarGrad": "revelio.attribution",
+    "XGradCAM": "revelio.attribution",
     "vit_reshape": "revelio.attribution",
 }
 

@@ -516,6 +516,51 @@ _builtin(
         A7=("pass", _SELVARAJU_CLASS),
     ),
 )
+_GAP_NET = "on a GAP + linear net the gradient at the last feature map is w_ck / (h w) everywhere"
+_IGNORES_CLASS = "by construction: the map ignores the class"
+
+_builtin(
+    "gradcam-plus-plus", "gradcam_variants:GradCAMPlusPlus", "Grad-CAM++", True, "cam",
+    "Chattopadhay et al. 2018, Grad-CAM++",
+    _expect(A1=("pass", f"Chattopadhay et al. 2018, Eq. 19 ({_GAP_NET}, so the weights follow by hand)")),
+)
+_builtin(
+    "xgradcam", "gradcam_variants:XGradCAM", "XGrad-CAM", True, "cam",
+    "Fu et al. 2020, Axiom-based Grad-CAM",
+    _expect(A1=("pass", f"Fu et al. 2020, the XGrad-CAM weights ({_GAP_NET}, so the map is CAM)")),
+)
+_builtin(
+    "layercam", "gradcam_variants:LayerCAM", "LayerCAM", True, "cam",
+    "Jiang et al. 2021, LayerCAM",
+    _expect(A1=("pass", f"Jiang et al. 2021, the LayerCAM weights ({_GAP_NET}, so the map is sum_k ReLU(w_ck) A^k)")),
+)
+_builtin(
+    "hirescam", "gradcam_variants:HiResCAM", "HiResCAM", True, "cam",
+    "Draelos and Carin 2020, Use HiResCAM instead of Grad-CAM",
+    _expect(A1=("pass", "Draelos and Carin 2020 (HiResCAM generalises CAM: on a GAP + linear net it is CAM / (h w))")),
+)
+_builtin(
+    "scorecam", "score_cam:ScoreCAM", "Score-CAM", True, "cam",
+    "Wang et al. 2020, Score-CAM",
+    _expect(
+        A2=("fail", ("by construction: the masks multiply the input, so the masked-out part is zero in each "
+                     "network's own input space, which the shift moves (the reference-point argument of "
+                     "Kindermans et al. 2019)")),
+        A3=("pass", "Wang et al. 2020, its sanity check (the maps change as the model's parameters are randomised)"),
+        A8=("pass", ("Wang et al. 2020, deletion and insertion on ImageNet (VGG16): on a par with or better than "
+                     "Grad-CAM")),
+    ),
+)
+_builtin(
+    "eigencam", "eigen_cam:EigenCAM", "Eigen-CAM", True, "cam",
+    "Muhammad and Yeasin 2020, Eigen-CAM",
+    _expect(
+        A1=("pass", ("by construction: the first principal component of rank-one activations (plus a per-channel "
+                     "offset) is their one spatial pattern")),
+        A4=("fail", _IGNORES_CLASS),
+        A7=("fail", _IGNORES_CLASS),
+    ),
+)
 
 _KINDERMANS_TIMES_INPUT = (
     "Kindermans et al. 2019, input invariance (gradient x input and integrated gradients from a zero baseline "

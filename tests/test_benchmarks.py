@@ -70,6 +70,15 @@ def test_json_records_machine_versions_and_settings(quick):
     assert titles[0].startswith("activation maximization") and titles[1].startswith("deep dream")
 
 
+def test_the_quick_preset_leaves_out_score_cam(quick):
+    # a forward pass per example and channel does not fit the quick preset: it runs when named with --method
+    _, results = quick
+    assert "left out of the preset (name them with --method to run them): scorecam" in results["plan"]
+    for group in results["attribution"]:
+        assert "scorecam" not in group["settings"]["methods"]
+        assert "gradcam-plus-plus" in group["settings"]["methods"]
+
+
 def test_every_timed_workload_has_its_figures(quick):
     _, results = quick
     for group in results["attribution"] + results["featureviz"]:
@@ -132,6 +141,14 @@ def test_disagreeing_peers_are_flagged(quick):
         "pytorch-grad-cam GuidedBackpropReLUModel": False,
         "Captum LayerGradCam": True,
         "Captum Saliency": True,
+        # the rectified norm5 changes channel weights and principal components; LayerCAM and HiResCAM multiply
+        # A by a gradient that is 0 wherever the ReLU cut A, so for them A and ReLU(A) give the same map
+        "pytorch-grad-cam XGradCAM": False,
+        "torch-cam XGradCAM": False,
+        "pytorch-grad-cam EigenCAM": False,
+        "pytorch-grad-cam LayerCAM": True,
+        "torch-cam LayerCAM": True,
+        "pytorch-grad-cam HiResCAM": True,
     }
     for name, agrees in expected.items():
         w = densenet[name]

@@ -7,31 +7,42 @@ dataset runs read.
 """
 
 from revelio.attribution.base import Attribution, Explanation, LayerAttribution
+from revelio.attribution.cam import CAMAttribution
 from revelio.attribution.controls import EdgeDetector, RandomMap
+from revelio.attribution.eigen_cam import EigenCAM
 from revelio.attribution.gradcam import GradCAM, GuidedGradCAM
+from revelio.attribution.gradcam_variants import GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
 from revelio.attribution.gradient_x_input import GradientXInput
 from revelio.attribution.guided import Deconvolution, GuidedBackprop, ModifiedReLUGradient
 from revelio.attribution.integrated_gradients import IntegratedGradients
 from revelio.attribution.noise import SmoothGrad, SmoothGradSquared, VarGrad
 from revelio.attribution.saliency import Saliency
+from revelio.attribution.score_cam import ScoreCAM
 from revelio.core.reshape import vit_reshape
 
 __all__ = [
     "Attribution",
+    "CAMAttribution",
     "Deconvolution",
     "EdgeDetector",
+    "EigenCAM",
     "Explanation",
     "GradCAM",
+    "GradCAMPlusPlus",
     "GradientXInput",
     "GuidedBackprop",
     "GuidedGradCAM",
+    "HiResCAM",
     "IntegratedGradients",
     "LayerAttribution",
+    "LayerCAM",
     "ModifiedReLUGradient",
     "RandomMap",
     "Saliency",
+    "ScoreCAM",
     "SmoothGrad",
     "SmoothGradSquared",
     "VarGrad",
+    "XGradCAM",
     "vit_reshape",
 ]

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
-from revelio.attribution.base import LayerAttribution, warn_if_no_relu
+from revelio.attribution.base import warn_if_no_relu
+from revelio.attribution.cam import CAMAttribution, check_spatial, weighted_map
 from revelio.core.capture import LayerCapture
 from revelio.core.gradients import input_leaf, score_gradient
 from revelio.core.overrides import GradientRule, GuidedRule, ReLUOverride
 from revelio.core.targets import TargetSpec, resolve_target
-from revelio.errors import InputError, LayerNotReachedError, LayerOutputError
-
-Reshape = Callable[[Tensor], Tensor]
+from revelio.errors import LayerNotReachedError
 
 
-class GradCAM(LayerAttribution):
+class GradCAM(CAMAttribution):
     """Gradient-weighted class activation map of a layer.
 
     ``a_k = mean_ij d f_c / d A^k_ij``; ``L = ReLU(sum_k a_k A^k)``, upsampled
     bilinearly to the input size. The backward pass stops at the layer: nothing below
     it keeps a graph, so the cost is close to one plain forward pass.
 
-    Args:
-        model: the network.
-        layer: the layer whose output ``A`` is weighted, a module or dotted name; the
-            usual choice is the last convolutional block (``"layer4"`` in ResNet,
-            ``"features.28"`` in VGG16). ``None`` picks the model's last spatial layer
-            at the first call, with a warning that names it.
-        reshape: maps the layer's output to ``(N, K, h, w)``, for layers whose output
-            is not a feature map: :func:`~revelio.core.reshape.vit_reshape` for ViT tokens.
+    Args: ``model``, ``layer``, ``reshape``, as
+    :class:`~revelio.attribution.cam.CAMAttribution`: the usual layer is the last
+    convolutional block (``"layer4"`` in ResNet, ``"features.28"`` in VGG16).
 
-    Subclasses may override :meth:`channel_weights` to define another CAM.
+    Subclasses override :meth:`channel_weights` to define another gradient CAM: one
+    weight per channel (Grad-CAM++, XGrad-CAM) or a weight per channel and position
+    (LayerCAM, HiResCAM); layer capture, the backward pass, several targets, ReLU and
+    upsampling stay.
 
     Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via
     Gradient-based Localization".
@@ -44,12 +38,6 @@ class GradCAM(LayerAttribution):
     """
 
     multiple_targets = True
-
-    def __init__(self, model: nn.Module, layer: str | nn.Module | None = None, reshape: Reshape | None = None) -> None:
-        super().__init__(model, layer)
-        if reshape is not None and not callable(reshape):
-            raise TypeError(f"reshape must be a callable such as vit_reshape, got {type(reshape).__name__}")
-        self.reshape = reshape
 
     def attribute(
         self, inputs: Tensor, target: TargetSpec = None, *, upsample: bool = True, relu: bool = True
@@ -70,12 +58,9 @@ class GradCAM(LayerAttribution):
         """
         target = resolve_target(target, inputs.shape[0])
         if upsample:
-            _check_spatial(inputs, "; pass upsample=False to keep the layer's grid")
-        with LayerCapture([(self.layer_name, self.layer)], detach=True) as capture:
-            # a copy: a model that writes its input in place must not write the caller's tensor
-            output = capture.forward(self.model, inputs.detach().clone())
+            check_spatial(inputs, "; pass upsample=False to keep the layer's grid")
+        output, activation = self.record(inputs)
         scores, _ = target.scores(output)
-        activation = capture[self.layer_name]
         gradient = _layer_gradient(scores, activation, self.layer_name)
         return self.cam(activation, gradient, inputs.shape[-2:] if upsample else None, relu=relu)
 
@@ -96,28 +81,23 @@ class GradCAM(LayerAttribution):
         count = gradient.shape[1] if gradient.ndim == activation.ndim + 1 else None
         if count is not None:  # each example's activation once per class: the weights are per class
             activation, gradient = activation.repeat_interleave(count, dim=0), gradient.flatten(0, 1)
-        activation, gradient = self._as_feature_map(activation.detach()), self._as_feature_map(gradient)
-        weights = self.channel_weights(activation, gradient)
-        cam = torch.einsum("nk,nkhw->nhw", weights, activation)[:, None]
-        if relu:
-            cam = cam.clamp(min=0)
-        if size is not None:
-            cam = F.interpolate(cam, size=tuple(size), mode="bilinear", align_corners=False)
+        activation, gradient = self.feature_map(activation.detach()), self.feature_map(gradient)
+        cam = weighted_map(self.channel_weights(activation, gradient), activation, size, relu=relu)
         return cam if count is None else cam.unflatten(0, (-1, count))
 
     def channel_weights(self, activation: Tensor, gradient: Tensor) -> Tensor:
-        """Weight ``a_k`` of each channel, ``Tensor[N, K]``: the spatial mean of the gradient."""
-        return gradient.mean(dim=(2, 3))
+        """The weights of the layer's channels, from its activation and the gradient w.r.t. it.
 
-    def _as_feature_map(self, tensor: Tensor) -> Tensor:
-        if self.reshape is not None:
-            tensor = self.reshape(tensor)
-        if tensor.ndim != 4:
-            raise LayerOutputError(
-                f"layer {self.layer_name!r} outputs shape {tuple(tensor.shape)}, not a feature map "
-                "(N, K, h, w); pick a convolutional layer, or pass reshape= (vit_reshape for ViT tokens)"
-            )
-        return tensor
+        Args:
+            activation: the feature map ``A``, ``Tensor[N, K, h, w]``.
+            gradient: ``d f_c / d A``, ``Tensor[N, K, h, w]``.
+
+        Returns:
+            ``Tensor[N, K]``, one weight per channel (here the spatial mean of the
+            gradient), or ``Tensor[N, K, h, w]``, a weight per channel and position;
+            the map is ``sum_k weight_k * A^k``.
+        """
+        return gradient.mean(dim=(2, 3))
 
 
 class GuidedGradCAM(GradCAM):
@@ -148,7 +128,7 @@ class GuidedGradCAM(GradCAM):
             relu: clamp the CAM's negative evidence to zero, as in the paper.
         """
         target = resolve_target(target, inputs.shape[0])
-        _check_spatial(inputs, "; for other inputs use GradCAM with upsample=False")
+        check_spatial(inputs, "; for other inputs use GradCAM with upsample=False")
         leaf, x = input_leaf(inputs)
         with LayerCapture([(self.layer_name, self.layer)]) as capture, ReLUOverride(GuidedRule()) as override:
             output = capture.forward(self.model, x)
@@ -172,11 +152,3 @@ def _layer_gradient(scores: Tensor, activation: Tensor, layer_name: str, retain_
             "output; choose a layer on the path from input to output (`revelio layers` lists them)"
         )
     return gradient
-
-
-def _check_spatial(inputs: Tensor, hint: str) -> None:
-    if inputs.ndim != 4:
-        raise InputError(
-            f"CAM methods upsample to the input's (H, W) and need inputs (N, C, H, W), got shape "
-            f"{tuple(inputs.shape)}{hint}"
-        )

@@ -15,6 +15,14 @@
 - Linear model: the gradient is ``W_c`` at every noisy copy, so SmoothGrad of the
   gradient is ``W_c`` (Smilkov et al. 2017), SmoothGrad-squared ``W_c^2`` (Hooker et al.
   2019) and VarGrad 0 (Adebayo et al. 2018).
+- On the same net the gradient at the last feature map is ``g_k = w_ck / (h w)`` at every
+  position, so the other gradient CAMs follow by hand: XGrad-CAM (Fu et al. 2020) and
+  HiResCAM (Draelos and Carin 2020) are CAM ``/ (h w)`` exactly, LayerCAM (Jiang et al.
+  2021) is ``sum_k ReLU(g_k) A^k``, and Grad-CAM++ (Chattopadhay et al. 2018, Eq. 19)
+  weighs channel k by ``h w ReLU(g_k) / (2 + g_k sum_ij A^k_ij)``.
+- Activations of rank one plus a per-channel offset, ``A^k = u_k B + b_k``: their first
+  principal component is ``B``, so Eigen-CAM (Muhammad and Yeasin 2020) is
+  ``|u| (B - mean B)``, signed to correlate positively with ``sum_k A^k``.
 
 The nets are seeded and tiny; the checks do not depend on the model under test.
 """
@@ -28,15 +36,20 @@ from torch import Tensor, nn
 
 from revelio.attribution import (
     Deconvolution,
+    EigenCAM,
     GradCAM,
+    GradCAMPlusPlus,
     GradientXInput,
     GuidedBackprop,
     GuidedGradCAM,
+    HiResCAM,
     IntegratedGradients,
+    LayerCAM,
     Saliency,
     SmoothGrad,
     SmoothGradSquared,
     VarGrad,
+    XGradCAM,
 )
 from revelio.eval.methods import Explainer
 from revelio.eval.outcome import Measurement, not_applicable
@@ -89,6 +102,20 @@ def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
             nn.AdaptiveAvgPool2d(1),
             nn.Flatten(),
             nn.Linear(8, classes),
+        ),
+    )
+
+
+def rank_one_net(seed: int = 0, channels: int = 6, classes: int = 4) -> nn.Module:
+    """Conv to one channel ``B`` (``"0"``), a 1x1 conv to ``u_k B + b_k`` (``"1"``: rank one plus offsets), GAP, linear."""
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
+            nn.Conv2d(3, 1, 3, padding=1),
+            nn.Conv2d(1, channels, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(channels, classes),
         ),
     )
 
@@ -162,6 +189,48 @@ def _smoothed_gradient(statistic: Callable[[Tensor], Tensor]) -> Callable[[Expla
     return check
 
 
+def _on_gap_net(weights: Callable[[Tensor, Tensor], Tensor]) -> Callable[[Explainer, int, int], Measurement]:
+    """The check that a gradient CAM's map (no ReLU, on the grid) is ``sum_k weights(g, A)_k A^k`` on the GAP net.
+
+    ``weights(g, A)`` gets the gradient ``g = w_c / (h w)``, ``Tensor[N, K]`` (the same at every
+    position), and the features ``A``, and returns ``Tensor[N, K]`` or ``Tensor[N, K, h, w]``.
+    """
+
+    def check(explainer: Explainer, seed: int, images: int) -> Measurement:
+        net = gap_net(seed)
+        inputs = torch.randn(images, 3, 16, 16, generator=torch.Generator().manual_seed(seed))
+        classes = torch.arange(images) % 4
+        with torch.no_grad():
+            features = net[:5](inputs)  # (N, 8, 8, 8)
+        gradient = net[7].weight.detach()[classes] / (features.shape[-2] * features.shape[-1])
+        expected_weights = weights(gradient, features)
+        if expected_weights.ndim == 2:
+            expected_weights = expected_weights[:, :, None, None]
+        expected = (expected_weights * features).sum(dim=1, keepdim=True)
+        maps = explainer.rebind(net, "4").attribution.attribute(inputs, classes, upsample=False, relu=False)
+        return _equal(maps, expected)
+
+    return check
+
+
+def _grad_cam_plus_plus_weights(gradient: Tensor, features: Tensor) -> Tensor:
+    """``h w ReLU(g_k) / (2 + g_k sum_ij A^k_ij)``: alpha is the same at every position (0 where undefined)."""
+    denominator = 2 + gradient * features.sum(dim=(2, 3))
+    positions = features.shape[-2] * features.shape[-1]
+    return torch.where(denominator != 0, positions * gradient.clamp(min=0) / denominator, 0)
+
+
+def _eigen_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = rank_one_net(seed)
+    inputs = torch.randn(images, 3, 12, 12, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        pattern = net[0](inputs)  # B, (N, 1, 12, 12)
+    u = net[1].weight.detach().flatten()
+    expected = torch.sign(u.sum()) * u.norm() * (pattern - pattern.mean(dim=(2, 3), keepdim=True))
+    maps = explainer.rebind(net, "1").attribution.attribute(inputs, None, upsample=False, relu=False)
+    return _equal(maps, expected)
+
+
 KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
     Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
     GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
@@ -188,6 +257,22 @@ KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement
     VarGrad: (
         f"linear model: VarGrad of the gradient = 0 (error <= {TOLERANCE:g} of the largest w^2)",
         _smoothed_gradient(lambda gradient: torch.zeros_like(gradient)),
+    ),
+    GradCAMPlusPlus: (
+        f"GAP + linear net: weights h w ReLU(g) / (2 + g sum A) by hand (relative error <= {TOLERANCE:g})",
+        _on_gap_net(_grad_cam_plus_plus_weights),
+    ),
+    XGradCAM: (f"GAP + linear net: XGrad-CAM = CAM / (h w) (relative error <= {TOLERANCE:g})",
+               _on_gap_net(lambda gradient, features: gradient)),
+    LayerCAM: (
+        f"GAP + linear net: LayerCAM = sum_k ReLU(w_ck) A^k / (h w) (relative error <= {TOLERANCE:g})",
+        _on_gap_net(lambda gradient, features: gradient.clamp(min=0)),
+    ),
+    HiResCAM: (f"GAP + linear net: HiResCAM = CAM / (h w) (relative error <= {TOLERANCE:g})",
+               _on_gap_net(lambda gradient, features: gradient)),
+    EigenCAM: (
+        f"rank-one activations u_k B + b_k: Eigen-CAM = |u| (B - mean B) (relative error <= {TOLERANCE:g})",
+        _eigen_cam,
     ),
 }
 """The known answer of each method class: the criterion in words, and the check."""

@@ -149,22 +149,24 @@ class Tripwire(nn.Module):
         super().__init__()
         self.armed_forward = False
         self.armed_backward = False
+        self.backward_calls = 0  # backward passes that reached it (armed or not)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.armed_forward:
             raise RuntimeError("tripwire: forward failed on purpose")
-        return _FailingBackward.apply(x, self.armed_backward)
+        return _FailingBackward.apply(x, self)
 
 
 class _FailingBackward(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: Tensor, armed: bool) -> Tensor:
-        ctx.armed = armed
+    def forward(ctx, x: Tensor, tripwire: Tripwire) -> Tensor:
+        ctx.tripwire = tripwire
         return x.clone()
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        if ctx.armed:
+        ctx.tripwire.backward_calls += 1
+        if ctx.tripwire.armed_backward:
             raise RuntimeError("tripwire: backward failed on purpose")
         return grad, None
 
@@ -211,6 +213,30 @@ def small_cnn(
                 model.bn1.weight.uniform_(0.5, 1.5)
                 model.bn1.bias.uniform_(-0.2, 0.2)
     return model.to(device=device, dtype=dtype).eval()
+
+
+class _Tokens(nn.Module):
+    """A feature map ``(N, D, h, w)`` as ViT tokens ``(N, 1 + h w, D)``: a zero class token, then the patches row by row."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        patches = x.flatten(2).transpose(1, 2)
+        return torch.cat([torch.zeros_like(patches[:, :1]), patches], dim=1)
+
+
+class TokenNet(nn.Module):
+    """Patch embedding (``patch``: 2x2 conv, stride 2, to 4 channels), tokens (``tokens``), mean of the patch tokens, linear.
+
+    ``tokens`` read through ``vit_reshape`` is ``patch``'s output: a CAM of either layer is the same map.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, 4, 2, stride=2)
+        self.tokens = _Tokens()
+        self.head = nn.Linear(4, 3)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.tokens(self.patch(x))[:, 1:].mean(dim=1))
 
 
 # --- independent references -----------------------------------------------------------

@@ -10,7 +10,7 @@ option variants of the built-ins are tested besides their defaults.
 from __future__ import annotations
 
 from revelio import registry
-from revelio.attribution import GradCAM, Saliency
+from revelio.attribution import EigenCAM, GradCAM, Saliency, ScoreCAM
 
 CAM_LAYER = "conv2"
 
@@ -30,6 +30,13 @@ FAST_OPTIONS: dict[str, dict] = {
 }
 """Options that keep a costly method's defaults quick on the 8x8 test net (fewer steps, samples or masks)."""
 
+
+
+def runs_several_passes(method) -> bool:
+    """Whether a method may run the model several times per call: work in internal batches (its option says so)."""
+    return "internal_batch_size" in method.options()
+
+
 # name -> (factory(model) -> method, options for attribute, output kind)
 METHODS = {
     **{
@@ -38,6 +45,11 @@ METHODS = {
     },
     "saliency-signed-max": (Saliency, {"abs": False, "channels": "max"}, "cam"),
     "gradcam-grid": (lambda model: GradCAM(model, CAM_LAYER), {"upsample": False, "relu": False}, "grid"),
+    # internal batches of 5 masked copies: batches that split an example's channels (conv2 has 6)
+    "scorecam-grid-batch5": (lambda model: ScoreCAM(model, CAM_LAYER), {"upsample": False, "internal_batch_size": 5},
+                             "grid"),
+    "eigencam-grid-uncentred": (lambda model: EigenCAM(model, CAM_LAYER),
+                                {"upsample": False, "relu": False, "center": False}, "grid"),
 }
 
 # one entry per registered method, for tests about the class rather than its options

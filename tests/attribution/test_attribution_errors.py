@@ -67,16 +67,7 @@ def test_bad_call_fails_before_any_forward_pass(method, inputs, kwargs, error, m
 def test_unknown_option_names_the_method_and_its_options(method):
     explainer = CLASSES[method](small_cnn())
     name = type(explainer).__name__
-    smoothing = "samples, noise_level, internal_batch_size, method_options"
-    options = {
-        "Saliency": "abs, channels",
-        "GradCAM": "upsample, relu",
-        "GuidedGradCAM": "relu",
-        "IntegratedGradients": "baseline, steps, method, internal_batch_size",
-        "SmoothGrad": smoothing,
-        "SmoothGradSquared": smoothing,
-        "VarGrad": smoothing,
-    }.get(name, "none")
+    options = ", ".join(explainer.options()) or "none"
     with pytest.raises(TypeError, match=rf"^{name}\.attribute: .*'colour'; its options are: {options}$"):
         explainer.attribute(_x(), colour="red")
 

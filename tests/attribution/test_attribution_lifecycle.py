@@ -11,6 +11,7 @@ still equals that of an untouched deep copy.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import torch
@@ -96,6 +97,13 @@ def test_model_and_inputs_left_as_found(method, failure, input_requires_grad):
     if error is None:
         result = explainer.attribute(x, **call_kwargs, **options)
         assert torch.isfinite(result).all()
+    elif failure == "backward-raises":  # raised by the backward pass, or no backward pass ran through the model
+        try:
+            explainer.attribute(x, **call_kwargs, **options)
+        except error as raised:
+            assert re.search(match, str(raised)), raised
+        else:
+            assert model.tripwire.backward_calls == 0, "a backward pass went through the armed tripwire unharmed"
     else:
         with pytest.raises(error, match=match):
             explainer.attribute(x, **call_kwargs, **options)

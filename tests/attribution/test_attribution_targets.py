@@ -45,15 +45,16 @@ def test_several_classes_take_one_forward_pass_where_the_method_says_so():
     from revelio import registry
 
     for name, build in BUILDERS.items():
-        model = small_cnn()
+        model, x = small_cnn(), torch.randn(2, 3, 8, 8)
         method = build(model)
-        x = torch.randn(2, 3, 8, 8)
         method.attribute(x, [row[0] for row in CLASSES])
         single = model.forward_calls  # one, or one per internal batch
         method.attribute(x, CLASSES)
         native = type(method).multiple_targets
         assert model.forward_calls - single == (single if native else 3 * single), (name, model.forward_calls)
-    assert all(registry.get(name).load().multiple_targets for name in ("saliency", "guided-backprop", "gradcam"))
+    natively = ("saliency", "guided-backprop", "gradcam", "gradcam-plus-plus", "xgradcam", "layercam", "hirescam",
+                "scorecam", "eigencam")
+    assert all(registry.get(name).load().multiple_targets for name in natively)
 
 
 def test_a_top_k_beyond_the_classes_is_refused():

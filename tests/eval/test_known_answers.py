@@ -11,6 +11,7 @@ from revelio.eval.methods import build_explainer
 BUILT_IN = [
     "saliency", "guided-backprop", "deconvolution", "gradcam", "guided-gradcam",
     "gradient-x-input", "integrated-gradients", "smoothgrad", "smoothgrad-squared", "vargrad",
+    "gradcam-plus-plus", "xgradcam", "layercam", "hirescam", "eigencam",
 ]
 NOT_INPUT_INVARIANT = [
     "gradient-x-input", "integrated-gradients",  # Kindermans et al. 2019: the shift reaches the map through x - x'
