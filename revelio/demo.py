@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from revelio import render
-from revelio import registry
+from revelio import registry, render
 from revelio.attribution import Attribution
 from revelio.eval import pointing_game, relevance_mass
 from revelio.explain import method_picture
@@ -121,7 +120,10 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
         "Mass in mask (Arras et al. 2022): share of the map's absolute mass inside it. Discrimination: mass in "
         "the asked object minus mass in the other object; near zero means the method shows both objects alike."
     )
-    report.add_table(HEADERS, rows)
+    baselines = [name for name in maps if name.startswith("baseline")]
+    colors = [render.baseline_color(baselines.index(row[0])) if row[0] in baselines else render.method_color(row[0])
+              for row in rows]  # fmt: skip
+    report.add_table(HEADERS, rows, colors=colors)
     return rows
 
 

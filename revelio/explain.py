@@ -165,12 +165,12 @@ def explain_images(
     inputs = torch.cat([zoo_model.preprocess(image.pixels) for image in images])
     notes: list[str] = []
     specs, layer = _runnable(zoo_model, names, layer, inputs, all_asked="all" in _parts(method), notes=notes)
+    methods = [spec.create(zoo_model.model, layer, zoo_model.gradcam_reshape) for spec in specs]  # checks the layer
 
     records: list[dict] = []
     probabilities = top = classes = None
     with fresh_output(out, overwrite=overwrite, ours=result_files) as stage:
-        for spec in tqdm(specs, desc="explain", disable=not progress, leave=False):
-            attribution = spec.create(zoo_model.model, layer, zoo_model.gradcam_reshape)
+        for spec, attribution in tqdm(list(zip(specs, methods)), desc="explain", disable=not progress, leave=False):
             explanation = attribution.explain(inputs, target_index, **spec.defaults)
             if probabilities is None:
                 probabilities = zoo_model.probabilities(explanation.output).cpu()
@@ -274,7 +274,7 @@ def _map_at_image(spec: MethodSpec, maps: Tensor, image: Tensor, placement: Plac
 
         def legend(width: int) -> Tensor:
             if kind == "heat":
-                what = "|map|" if channels == 1 else "max |map| over colour channels"
+                what = "|map|" if channels == 1 else "|map|, max of R, G, B"
                 return render.colorbar("inferno", width, high=f">= {scale:.3g}", caption=what)
             what = "grey = 0, per colour channel" if channels == 3 else "grey = 0"
             return render.signed_key(width, scale=f"{scale:.3g}", caption=what)

@@ -121,7 +121,7 @@ class Placement:
         weight[..., rows, cols] = 1.0
         if self.scaled != self.image_size:
             shrink = self.image_size[0] < self.scaled[0] or self.image_size[1] < self.scaled[1]
-            resize = dict(size=self.image_size, mode="bilinear", align_corners=False, antialias=shrink)
+            resize = {"size": self.image_size, "mode": "bilinear", "align_corners": False, "antialias": shrink}
             frame, weight = F.interpolate(frame, **resize), F.interpolate(weight, **resize)
         seen = weight >= 0.5
         result = torch.where(seen, frame / weight.clamp_min(1e-12), torch.full_like(frame, float("nan")))
