@@ -58,7 +58,7 @@ def write_figures(report: SanityReport, out: Path) -> dict[str, Path]:
     images = artifacts.get("images")
     if "a3" in artifacts and images is not None:
         save("a3_cascade.png", _cascade(render, artifacts["a3"], images, title))
-        save_chart("a3_similarity.png", similarity_figure(report))
+    save_chart("a3_similarity.png", similarity_figure(report))
     if "a4" in artifacts and images is not None:
         names = _names(artifacts)
         headings = [(f"asked: {names(a)}", f"absent: {names(o)}") for a, o in zip(artifacts["primary"], artifacts["other"])]
