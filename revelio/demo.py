@@ -72,6 +72,17 @@ def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods
     )
     caption = "rows: an image and the class explained (p = the model's probability)"
     report.add_image(attribution_grid(zoo_model, methods, seed), caption=caption)
+    report.add_image(map_legends(methods), caption="how to read the maps: each map is scaled on its own, its colours "
+                     "saturate at the 99.5th percentile of its magnitude (max)")  # fmt: skip
+
+
+def map_legends(methods: dict) -> Tensor:
+    """One legend per map kind of ``methods`` (a colour bar, or the key of signed maps), titled with their names."""
+    kinds: dict[str, list[str]] = {}
+    for spec in methods:
+        kinds.setdefault(spec.map_kind, []).append(spec.name)
+    legends = [render.map_legend(kind, 260) for kind in kinds]
+    return render.grid(legends, ncols=len(legends), titles=[", ".join(names) for names in kinds.values()], pad=8)
 
 
 def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: int = SHOWN_IMAGES) -> Tensor:

@@ -261,23 +261,15 @@ def _map_at_image(spec: MethodSpec, maps: Tensor, image: Tensor, placement: Plac
         heat = placement.to_image(render.normalize_map(maps)[0]).cpu()
         seen = heat.isfinite()
         shown = render.overlay(image.cpu(), heat.nan_to_num(0.0))
-
-        def legend(width: int) -> Tensor:
-            return render.colorbar("jet", width, high=f">= {scale:.3g}", caption="over the image")
     else:
         kind = "heat" if spec.map_kind == "heat" else "signed"
         scale = float(render.display_scale(maps, kind)[0])
         rgb = placement.to_image(render.to_display(maps, kind)[0]).cpu()
         seen = rgb[:1].isfinite()
         shown = rgb.nan_to_num(0.5)
-        channels = maps.shape[1]
 
-        def legend(width: int) -> Tensor:
-            if kind == "heat":
-                what = "|map|" if channels == 1 else "|map|, max of R, G, B"
-                return render.colorbar("inferno", width, high=f">= {scale:.3g}", caption=what)
-            what = "grey = 0, per colour channel" if channels == 3 else "grey = 0"
-            return render.signed_key(width, scale=f"{scale:.3g}", caption=what)
+    def legend(width: int) -> Tensor:
+        return render.map_legend(spec.map_kind, width, scale=f"{scale:.3g}", channels=maps.shape[1])
 
     return render.hatch_unseen(shown, seen), legend
 

@@ -20,7 +20,7 @@ from revelio.render.colormaps import COLORMAPS, colormap
 from revelio.render.compose import grid, overlay
 from revelio.render.files import IMAGE_FORMATS, jpeg_bytes, png_bytes, save_image, save_png
 from revelio.render.html import HtmlReport, Picture
-from revelio.render.legend import colorbar, hatch_unseen, signed_key, stack, text_width, title_band
+from revelio.render.legend import colorbar, hatch_unseen, map_legend, signed_key, stack, text_width, title_band
 from revelio.render.maps import DISPLAY_KINDS, display_scale, normalize_map, to_display
 from revelio.render.palette import BASELINE_COLORS, PALETTE, baseline_color, method_color, method_colors, to_rgb
 from revelio.render.plots import bar_chart, chart_image, line_chart, save_chart
@@ -43,6 +43,7 @@ __all__ = [
     "hatch_unseen",
     "jpeg_bytes",
     "line_chart",
+    "map_legend",
     "method_color",
     "method_colors",
     "normalize_map",

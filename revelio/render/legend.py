@@ -92,6 +92,28 @@ def signed_key(width: int, *, scale: str = "max", caption: str = "grey = 0") -> 
     return _labelled_bar(ramp, [f"-{scale}", "0", f"+{scale}"], caption, int(width))
 
 
+def map_legend(kind: str, width: int, *, scale: str = "max", channels: int = 3) -> Tensor:
+    """The legend of a map as revelio shows it, by the method's map kind (:data:`revelio.registry.MAP_KINDS`).
+
+    ``"cam"``: the ``jet`` colour bar of a heat map over the image; ``"heat"``: the
+    ``inferno`` colour bar of ``|map|``; ``"signed"``: the key of a map around grey.
+
+    Args:
+        kind: ``"cam"``, ``"heat"`` or ``"signed"``.
+        width: its width in pixels (at least 40).
+        scale: what the display saturates at (:func:`~revelio.render.display_scale`), as text.
+        channels: the map's channels (3: said in the caption, since each is shown on its own or maxed).
+    """
+    if kind == "cam":
+        return colorbar("jet", width, high=f">= {scale}" if scale != "max" else scale, caption="over the image")
+    if kind == "heat":
+        caption = "|map|" if channels == 1 else "|map|, max of R, G, B"
+        return colorbar("inferno", width, high=f">= {scale}" if scale != "max" else scale, caption=caption)
+    if kind == "signed":
+        return signed_key(width, scale=scale, caption="grey = 0, per colour channel" if channels == 3 else "grey = 0")
+    raise InputError(f"unknown map kind {kind!r}; choose cam, heat or signed")
+
+
 def title_band(lines: Sequence[str], width: int, *, scale: float = _text.SMALL) -> Tensor:
     """Lines of text, centred, on a white band ``width`` pixels wide (each line shortened to fit)."""
     line = _text.line_height(scale) + 1
@@ -143,4 +165,4 @@ def hatch_unseen(images: Tensor, seen: Tensor, *, spacing: int = 6) -> Tensor:
     return torch.where(seen.bool(), images.float(), marked)
 
 
-__all__ = ["colorbar", "hatch_unseen", "signed_key", "stack", "text_width", "title_band"]
+__all__ = ["colorbar", "hatch_unseen", "map_legend", "signed_key", "stack", "text_width", "title_band"]
