@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain", help="attribution maps for image files, or for a whole data set with --dataset",
-        description="Attribution maps for IMAGE files (PNGs), or with --dataset for a whole data set: float16 maps "
-        "in resumable shards plus manifest.jsonl; under torchrun the shards are spread over the processes.",
+        description="Attribution maps for IMAGE files: per image and method a picture at the image's own size "
+        "(the input, the map, its legend), explanations.json and index.html, a page of them all. With --dataset "
+        "for a whole data set: float16 maps in resumable shards plus manifest.jsonl; under torchrun the shards are "
+        "spread over the processes.",
     )
     explain.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _add_model(explain)
@@ -166,7 +168,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds random weights and every random draw, so runs repeat (default: %(default)s)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
 
 
