@@ -278,17 +278,21 @@ def _settings_line(group: Group) -> str:
 
 # -- charts -------------------------------------------------------------------------------
 
+LIBRARY_HATCHES = {"revelio": None, "Captum": "//", "pytorch-grad-cam": "..", "torch-cam": "xx",
+                   "PytorchRevelio-style": "--"}
+"""How the bars of each library are told apart: a method keeps its colour, a library has its hatch."""
+FLOOR_COLOR = "#b3b3b3"
+
 
 def attribution_chart(group: Group, path: Path) -> str | None:
     """Throughput per method, revelio vs peers, floors as a series and the bare forward as a line.
 
-    Returns ``None`` when made, else why not. A peer whose result disagrees with revelio's
-    gets a ``*`` after its method's name in its series label.
+    Each method's bars are in its colour (:func:`revelio.render.method_color`), each library's
+    in its hatch; the floors are grey. Returns ``None`` when made, else why not. A peer whose
+    result disagrees with revelio's gets a ``*`` after its method's name.
     """
-    try:
-        from revelio.render import bar_chart, save_png
-    except ImportError as error:
-        return f"no chart: revelio.render.bar_chart is not available ({error})"
+    from revelio import render
+
     specs = [registry.get(name) for name in group.settings.get("methods", ())]
     methods = [spec.name for spec in specs]
     forward = group.by_name(FORWARD)
@@ -307,29 +311,35 @@ def attribution_chart(group: Group, path: Path) -> str | None:
     for spec in specs:
         base = group.by_name(floor_of(spec))
         floors.append(base.items / base.median() if base and base.ok and base.times else math.nan)
-    series["floor (fwd+bwd; fwd for the CAMs)"] = floors
+    floor_name = "floor (fwd+bwd; fwd for the CAMs)"
+    series[floor_name] = floors
     hline = forward.items / forward.median() if forward and forward.ok and forward.times else None
+    labels = [spec.title + (" *" if spec.name in flagged else "") for spec in specs]
     s = group.settings
-    image = bar_chart(
-        [spec.title + (" *" if spec.name in flagged else "") for spec in specs],
+    figure = render.bar_chart(
+        labels,
         series,
         title=f"{s['model']} batch {s['batch']} {s['size']}px, {s['device']} {s['dtype']}"
         + ("; * a peer disagrees with revelio" if flagged else ""),
         ylabel="images / s (higher is better)",
-        size=(720, 400),
+        group_colors={label: render.method_color(spec.name) for label, spec in zip(labels, specs)},
+        colors={floor_name: FLOOR_COLOR},
+        hatches={name: hatch for name, hatch in LIBRARY_HATCHES.items() if hatch},
         hline=hline,
         hline_label="bare forward (no_grad)",
+        size=(9.0, 4.2),
     )
-    save_png(image, path)
+    render.save_chart(figure, path)
     return None
 
 
 def featureviz_chart(group: Group, path: Path) -> str | None:
-    """Units per second per variant: PytorchRevelio-style, revelio x1, revelio xN, floor as a line."""
-    try:
-        from revelio.render import bar_chart, save_png
-    except ImportError as error:
-        return f"no chart: revelio.render.bar_chart is not available ({error})"
+    """Units per second per variant: PytorchRevelio-style, revelio x1, revelio xN, floor as a line.
+
+    Each variant's bars are in its colour, each configuration in its hatch.
+    """
+    from revelio import render
+
     variants = group.settings["variants"]
     batch = group.settings["batch"]
 
@@ -345,14 +355,16 @@ def featureviz_chart(group: Group, path: Path) -> str | None:
         series[f"revelio x{batch}"] = [rate(f"revelio {v} x{batch}") for v in variants]
     floor = rate("floor: truncated loop x1")
     s = group.settings
-    image = bar_chart(
+    figure = render.bar_chart(
         list(variants),
         series,
         title=f"activation maximization {s['model']} {s['layer']}, {s['size']}px, {s['steps']} steps, {s['device']}",
         ylabel="units / s (higher is better)",
-        size=(720, 400),
+        group_colors=render.method_colors(variants),
+        hatches={"PytorchRevelio-style x1": "--", "revelio x1": ".."},
         hline=None if math.isnan(floor) else floor,
         hline_label="hand-written truncated loop",
+        size=(9.0, 4.2),
     )
-    save_png(image, path)
+    render.save_chart(figure, path)
     return None

@@ -22,6 +22,8 @@ from revelio.errors import RevelioError
 if TYPE_CHECKING:
     import torch
 
+    from revelio.zoo import ZooModel
+
 USER_ERROR = 2
 
 
@@ -34,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        _seed(args.seed)
         return args.run(args) or 0
     except (RevelioError, ValueError, OSError) as error:
         print(f"revelio {args.command}: error: {_one_line(error)}", file=sys.stderr)
@@ -43,8 +46,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line, like every other user error."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="revelio", description="See what PyTorch vision models see and learn."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
@@ -57,18 +67,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = commands.add_parser(
         "explain", help="attribution maps for image files, or for a whole data set with --dataset",
-        description="Attribution maps for IMAGE files (PNGs), or with --dataset for a whole data set: float16 maps "
-        "in resumable shards plus manifest.jsonl; under torchrun the shards are spread over the processes.",
+        description="Attribution maps for IMAGE files: per image and method a picture at the image's own size "
+        "(the input, the map, its legend), explanations.json and index.html, a page of them all. With --dataset "
+        "for a whole data set: float16 maps in resumable shards plus manifest.jsonl; under torchrun the shards are "
+        "spread over the processes.",
     )
     explain.add_argument("images", nargs="*", metavar="IMAGE", help="image files (PNG, JPEG, ...)")
     _add_model(explain)
+    _add_model_options(explain)
     explain.add_argument("--method", action="append", metavar="NAME",
                          help=f"a method: {_method_choices()}, or all; repeat the flag or give a comma list for "
                          f"several (default: {_default_method()}; one method with --dataset)")
     explain.add_argument("--target", default="auto", help="auto (top class), a class index or a class name")
     explain.add_argument("--layer", help="layer for CAM methods (default: the model's usual one, or its last "
                          "spatial layer)")
-    explain.add_argument("--out", required=True, help="output folder")
+    explain.add_argument("--out", required=True, help="output folder; new or empty, unless --overwrite")
+    explain.add_argument("--overwrite", action="store_true",
+                         help="replace an earlier explain result in --out as a whole (a folder holding other files "
+                         "is refused)")
+    explain.add_argument("--format", action="append", metavar="FMT",
+                         help="png, jpg (pictures), npy, pt (the maps as numbers, at the image's size, NaN where the "
+                         "model saw nothing); a comma list or a repeated flag (default: png)")
     batch = explain.add_argument_group("data sets (--dataset)")
     batch.add_argument("--dataset", metavar="DIR|GLOB|shapes:N",
                        help="a folder (every file below it), a quoted glob ('data/**/*.jpg') or shapes:N[:SEED]")
@@ -98,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     layers = commands.add_parser("layers", help="layer names, types and output shapes of a model")
     _add_model(layers)
-    layers.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: %(default)s)")
+    _add_model_options(layers)
+    _add_common(layers)
     layers.set_defaults(run=_run_layers)
 
     sanity = commands.add_parser("sanity", help="sanity checks of every method, as a report")
@@ -134,9 +154,22 @@ def _add_model(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", help="a state_dict file, or a torchvision weights name (DEFAULT, IMAGENET1K_V2)")
 
 
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the model's inputs and outputs (default: what the model or its weights say)")
+    group.add_argument("--classes", metavar="FILE|A,B,...",
+                       help="class names: a text file with one name per line, or a comma list; one per output")
+    group.add_argument("--input-size", metavar="N|WxH", help="the model's input size in pixels")
+    group.add_argument("--mean", metavar="R,G,B", help="per-channel mean of the normalisation, for images in [0, 1]")
+    group.add_argument("--std", metavar="R,G,B", help="per-channel standard deviation of the normalisation")
+    group.add_argument("--fit", metavar="crop|pad|stretch",
+                       help="how an image is fitted into the input: crop (the centre, torchvision's way), pad (the "
+                       "whole image, aspect kept) or stretch (default: crop, stretch for the bundled model)")
+
+
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seeds random weights and every random draw, so runs repeat (default: %(default)s)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
 
 
@@ -156,7 +189,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _run_layers(args: argparse.Namespace) -> int:
     from revelio.core.layers import default_layer, describe_layers
 
-    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    zoo_model = _configured(_load_model(args.model, args.weights, _device(args.device)), args)
     height, width = zoo_model.input_size
     import torch
 
@@ -183,14 +216,13 @@ def _run_explain(args: argparse.Namespace) -> int:
 
         if args.images:
             raise ValueError("give IMAGE files or --dataset, not both")
+        _only_for("IMAGE files, not --dataset", (("--format", args.format), ("--overwrite", args.overwrite or None),
+                                                  ("--fit", args.fit)))  # fmt: skip
         names = method_names(args.method)
         if len(names) != 1:
             raise ValueError("--dataset runs one method at a time; run it once per method, each with its own --out")
         device = process_device(_device(args.device))  # cuda -> cuda:LOCAL_RANK under torchrun
-        import torch
-
-        torch.manual_seed(args.seed)  # random weights: the same in every process and every resumed run
-        zoo_model = _load_model(args.model, args.weights, device)
+        zoo_model = _configured(_load_model(args.model, args.weights, device), args)  # seeded: the same everywhere
         summary = attribute_dataset(
             zoo_model, args.dataset, names[0], args.out, args.batch_size, layer=args.layer,
             target=parse_target(args.target, zoo_model), shard_size=args.shard_size, workers=args.workers,
@@ -201,17 +233,20 @@ def _run_explain(args: argparse.Namespace) -> int:
         return 0
     if not args.images:
         raise ValueError("give IMAGE files, or --dataset DIR|GLOB|shapes:N for a whole data set")
-    batch_only = [flag for flag, value in (("--workers", args.workers), ("--resume/--no-resume", args.resume))
-                  if value is not None]
-    if batch_only:
-        raise ValueError(f"{', '.join(batch_only)} apply to --dataset runs only")
-    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    _only_for("--dataset runs", (("--workers", args.workers), ("--resume/--no-resume", args.resume)))
+    zoo_model = _configured(_load_model(args.model, args.weights, _device(args.device)), args)
     lines = explain_images(
         zoo_model, args.images, method=args.method, target=args.target, layer=args.layer, out=args.out,
-        progress=args.progress,
+        formats=args.format, overwrite=args.overwrite, progress=args.progress,
     )
     print("\n".join(lines))
     return 0
+
+
+def _only_for(what: str, flags: Sequence[tuple[str, object]]) -> None:
+    given = [flag for flag, value in flags if value is not None]
+    if given:
+        raise ValueError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to {what} only")
 
 
 def _run_visualize(args: argparse.Namespace) -> int:
@@ -268,13 +303,81 @@ def parse_units(spec: str) -> list[int]:
 
 def _load_model(name: str, weights: str | None, device: torch.device):
     from revelio import zoo
-    from revelio.zoo.torchvision import build
 
     if name in zoo.BUNDLED:
         if weights is not None:
             raise ValueError(f"--weights does not apply to the bundled model {name!r}; it ships its own")
         return zoo.load(name, device=device)
+    from revelio.zoo.torchvision import build  # imports torchvision: seconds
+
     return build(name, weights, device=device)
+
+
+def _configured(zoo_model: ZooModel, args: argparse.Namespace) -> ZooModel:
+    """The model with the preprocessing and class names the command line gave (``--input-size`` ...)."""
+    classes = _class_names(args.classes) if args.classes is not None else None
+    outputs = _outputs(zoo_model) if classes is not None else None
+    return zoo_model.configured(
+        input_size=_input_size(args.input_size) if args.input_size is not None else None,
+        mean=_channel_values("--mean", args.mean), std=_channel_values("--std", args.std),
+        class_names=classes, fit=args.fit, outputs=outputs,
+    )
+
+
+def _class_names(spec: str) -> list[str]:
+    path = Path(spec)
+    if path.is_file():
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--classes: cannot read {spec!r} as a text file of class names ({error})") from None
+    else:
+        names = [name.strip() for name in spec.split(",") if name.strip()]
+        if len(names) < 2:
+            raise ValueError(f"--classes {spec!r} is neither a file nor a comma list of class names")
+    return names
+
+
+def _outputs(zoo_model: ZooModel) -> int | None:
+    """The model's number of outputs, from one forward pass of a blank input (``None`` if not a plain vector)."""
+    import torch
+
+    height, width = zoo_model.input_size
+    with torch.no_grad():
+        output = zoo_model.model(torch.zeros(1, len(zoo_model.mean), height, width, device=zoo_model.device))
+    return int(output.shape[-1]) if isinstance(output, torch.Tensor) and output.ndim == 2 else None
+
+
+def _input_size(spec: str) -> tuple[int, int]:
+    width, _, height = spec.lower().partition("x")
+    try:
+        size = (int(height or width), int(width))
+    except ValueError:
+        raise ValueError(f"--input-size must be N or WxH in pixels (224, 320x240), got {spec!r}") from None
+    if min(size) < 1:
+        raise ValueError(f"--input-size must be positive, got {spec!r}")
+    return size
+
+
+def _channel_values(flag: str, spec: str | None) -> list[float] | None:
+    if spec is None:
+        return None
+    try:
+        return [float(value) for value in spec.split(",")]
+    except ValueError:
+        raise ValueError(f"{flag} must be numbers separated by commas (0.485,0.456,0.406), got {spec!r}") from None
+
+
+def _seed(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators: random weights and every random draw repeat."""
+    import random
+
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def _device(spec: str) -> torch.device:
@@ -302,6 +405,8 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 
 def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename:  # not "[Errno 2] ..."
+        return f"{error.strerror}: {error.filename!r}"
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 

@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from revelio import render
-from revelio import registry
+from revelio import registry, render
 from revelio.attribution import Attribution
 from revelio.eval import pointing_game, relevance_mass
 from revelio.explain import method_picture
@@ -77,6 +76,17 @@ def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods
         report.add_text("For a quick look, some methods run with fewer steps or samples here than their defaults: "
                         f"{'; '.join(filter(None, quick))}.")
     report.add_image(attribution_grid(zoo_model, methods, seed), caption=caption)
+    report.add_image(map_legends(methods), caption="how to read the maps: each map is scaled on its own, its colours "
+                     "saturate at the 99.5th percentile of its magnitude (max)")  # fmt: skip
+
+
+def map_legends(methods: dict) -> Tensor:
+    """One legend per map kind of ``methods`` (a colour bar, or the key of signed maps), titled with their names."""
+    kinds: dict[str, list[str]] = {}
+    for spec in methods:
+        kinds.setdefault(spec.map_kind, []).append(spec.name)
+    legends = [render.map_legend(kind, 260) for kind in kinds]
+    return render.grid(legends, ncols=len(legends), titles=[", ".join(names) for names in kinds.values()], pad=8)
 
 
 def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: int = SHOWN_IMAGES) -> Tensor:
@@ -127,7 +137,10 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
         "Mass in mask (Arras et al. 2022): share of the map's absolute mass inside it. Discrimination: mass in "
         "the asked object minus mass in the other object; near zero means the method shows both objects alike."
     )
-    report.add_table(HEADERS, rows)
+    baselines = [name for name in maps if name.startswith("baseline")]
+    colors = [render.baseline_color(baselines.index(row[0])) if row[0] in baselines else render.method_color(row[0])
+              for row in rows]  # fmt: skip
+    report.add_table(HEADERS, rows, colors=colors)
     return rows
 
 

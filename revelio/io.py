@@ -8,7 +8,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -77,8 +77,11 @@ def staged_output(folder: str | Path) -> Iterator[Path]:
     """
     folder = check_writable(folder)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".revelio-", dir=folder))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=".revelio-", dir=folder))
+    except OSError as error:
+        raise InputError(f"cannot create {str(folder)!r}: {_reason(error)}; choose another --out") from error
     try:
         yield stage
     except BaseException:
@@ -94,6 +97,107 @@ def staged_output(folder: str | Path) -> Iterator[Path]:
                 os.replace(source, destination)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+OwnedFiles = Callable[[Path], "set[str] | None"]
+"""A function of a folder: the relative names of the files of an earlier result in it, or ``None``."""
+
+
+def check_replaceable(folder: str | Path, *, overwrite: bool, ours: OwnedFiles) -> Path:
+    """Check that a new result may go into ``folder``: it is new or empty, or ``overwrite`` and it holds
+    only an earlier result (every file in it is one ``ours`` names).
+
+    Returns:
+        ``folder`` as a Path.
+
+    Raises:
+        InputError: ``folder`` cannot be written, or it holds files and ``overwrite`` is
+            false, or it holds files that are not part of an earlier result.
+    """
+    folder = check_writable(folder)
+    if not folder.exists():
+        _check_parent(folder)
+        return folder
+    if not folder.is_dir():
+        raise InputError(f"cannot write to {str(folder)!r}: it is a file, not a folder")
+    present = {str(path.relative_to(folder)) for path in folder.rglob("*") if not path.is_dir()}
+    if not present:
+        _check_parent(folder)
+        return folder
+    if not overwrite:
+        raise InputError(
+            f"{str(folder)!r} already holds {len(present)} file{'s' if len(present) > 1 else ''}; "
+            "pass --overwrite to replace the earlier result, or choose a new --out"
+        )
+    owned = ours(folder)
+    strangers = sorted(present - (owned or set()))
+    if strangers:
+        what = "is not an earlier result" if owned is None else f"holds files that are not part of its result ({strangers[0]!r})"
+        raise InputError(
+            f"--overwrite replaces only an earlier result, and {str(folder)!r} {what}; move those files away "
+            "or choose a new --out"
+        )
+    _check_parent(folder)
+    return folder
+
+
+def _check_parent(folder: Path) -> None:
+    parent = folder.resolve().parent
+    existing = parent
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(f"cannot write to {str(folder)!r}: {str(existing)!r} is not writable; choose another --out")
+
+
+@contextmanager
+def fresh_output(folder: str | Path, *, overwrite: bool = False, ours: OwnedFiles) -> Iterator[Path]:
+    """Write a whole result into a temporary folder beside ``folder``, then put it in place of ``folder``.
+
+    ``folder`` ends up holding exactly the new result, never a mix with an earlier
+    one: on success the temporary folder is renamed to ``folder`` (an earlier result
+    there is renamed away first and removed after); on error the temporary folder is
+    removed and ``folder`` is as it was.
+
+    Args:
+        folder: where the result goes; see :func:`check_replaceable`.
+        overwrite: replace an earlier result in ``folder``.
+        ours: names the files of an earlier result in a folder.
+
+    Raises:
+        InputError: as :func:`check_replaceable`, or the folder cannot be created.
+    """
+    folder = check_replaceable(folder, overwrite=overwrite, ours=ours).resolve()
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".revelio-new", dir=folder.parent))
+        mask = os.umask(0)
+        os.umask(mask)
+        stage.chmod(0o777 & ~mask)  # a folder as mkdir makes it, not mkdtemp's private one
+    except OSError as error:
+        raise InputError(f"cannot create {str(folder)!r}: {_reason(error)}; choose another --out") from error
+    try:
+        yield stage
+        old = None
+        if folder.exists() and any(folder.iterdir()):
+            old = folder.with_name(f".{folder.name}.{secrets.token_hex(6)}.revelio-old")
+            os.rename(folder, old)
+        try:
+            os.replace(stage, folder)  # onto a missing or empty folder
+        except OSError:
+            if old is not None:
+                os.rename(old, folder)
+            raise
+        sync_folder(folder.parent)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _reason(error: OSError) -> str:
+    """An ``OSError`` in words, without its ``[Errno N]`` prefix."""
+    return error.strerror or str(error)
 
 
 def write_atomic(path: str | os.PathLike[str], data: bytes, what: str = "file") -> Path:

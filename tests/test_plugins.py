@@ -100,7 +100,7 @@ def test_revelio_explain_runs_it(installed, tmp_path):
     assert result.returncode == 0, result.stderr
     records = json.loads((out / "explanations.json").read_text())
     assert [r["method"] for r in records] == ["sensitivity", "gradcam"]
-    assert (out / records[0]["map"]).stat().st_size > 0
+    assert (out / records[0]["picture"]).stat().st_size > 0
 
 
 def test_revelio_explain_dataset_runs_it(installed, tmp_path):

@@ -1,4 +1,4 @@
-"""Images to PNG bytes and files; every file is written atomically."""
+"""Images to PNG and JPEG bytes and files; every file is written atomically."""
 
 from __future__ import annotations
 
@@ -73,3 +73,42 @@ def save_png(image: Tensor, path: str | os.PathLike[str]) -> Path:
         OSError: the folder cannot be created or written (its message names the path).
     """
     return write_atomic(path, png_bytes(image), "PNG")
+
+
+JPEG_QUALITY = 92
+"""JPEG quality of :func:`jpeg_bytes` (0-100): no visible loss on maps and photos."""
+
+
+def jpeg_bytes(image: Tensor, quality: int = JPEG_QUALITY) -> bytes:
+    """Encode an image as a JPEG (lossy: smaller than PNG for photos).
+
+    Args:
+        image: as for :func:`png_bytes`.
+        quality: 0 to 100.
+
+    Returns:
+        The JPEG file's bytes.
+    """
+    if not 0 <= int(quality) <= 100:
+        raise InputError(f"JPEG quality must be 0 to 100, got {quality}")
+    ok, encoded = cv2.imencode(".jpg", _to_uint8(image), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:  # pragma: no cover - as for PNG
+        raise RuntimeError("OpenCV could not encode the image as JPEG")
+    return encoded.tobytes()
+
+
+IMAGE_FORMATS = {".png": png_bytes, ".jpg": jpeg_bytes, ".jpeg": jpeg_bytes}
+"""File suffixes :func:`save_image` writes, and their encoders."""
+
+
+def save_image(image: Tensor, path: str | os.PathLike[str]) -> Path:
+    """Save an image as PNG or JPEG, by the suffix of ``path`` (``.png``, ``.jpg``, ``.jpeg``), atomically.
+
+    Raises:
+        InputError: another suffix.
+        OSError: the folder cannot be created or written (its message names the path).
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in IMAGE_FORMATS:
+        raise InputError(f"cannot save {str(path)!r}: give it a suffix of {', '.join(IMAGE_FORMATS)}")
+    return write_atomic(path, IMAGE_FORMATS[suffix](image), suffix[1:].upper())

@@ -1,4 +1,9 @@
-"""A self-contained HTML report: headings, text, images and tables in one file."""
+"""An HTML report: headings, text, images, galleries and tables in one file.
+
+Images given as tensors are embedded (the page is one self-contained file); a
+:class:`Picture` may instead name an image file beside the page, which the page
+links (``revelio explain`` links the pictures it writes).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ import html
 import numbers
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
 from revelio.errors import InputError
 from revelio.io import write_atomic
 from revelio.render.files import png_bytes
+from revelio.render.plots import chart_image
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1b1b1b;
@@ -29,7 +37,40 @@ th, td { border: 1px solid #d0d0d0; padding: 0.25rem 0.6rem; text-align: left; v
 th { background: #f3f3f3; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 footer { margin-top: 3rem; color: #777; font-size: 0.8rem; }
+.gallery { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+.gallery figure { margin: 0; }
+.swatch { display: inline-block; width: 0.8em; height: 0.8em; margin-right: 0.35em; border-radius: 2px;
+          vertical-align: baseline; }
 """.strip()
+
+
+@dataclass(frozen=True)
+class Picture:
+    """One image of a gallery (:meth:`HtmlReport.add_gallery`).
+
+    Attributes:
+        source: the image as a tensor or a matplotlib figure (embedded as PNG), or the
+            relative path of an image file beside the page (linked, not embedded).
+        caption: text under it.
+        color: a ``"#rrggbb"`` swatch before the caption (a method's colour,
+            :func:`~revelio.render.method_color`).
+        size: ``(width, height)`` in pixels of a linked file (for the layout while it
+            loads); a tensor's own size is used for embedded images.
+        scale: display size relative to the image's pixels.
+    """
+
+    source: Tensor | Any | str
+    caption: str = ""
+    color: str | None = None
+    size: tuple[int, int] | None = None
+    scale: float = 1.0
+
+
+def _swatch(color: str | None) -> str:
+    if not color:
+        return ""
+    return f'<span class="swatch" style="background:{html.escape(color, quote=True)}"></span>'
+
 
 
 def _cell(value: object) -> tuple[str, bool]:
@@ -46,11 +87,12 @@ def _cell(value: object) -> tuple[str, bool]:
 
 
 class HtmlReport:
-    """Build one self-contained HTML page: PNG images embedded as base64 data URIs.
+    """Build one HTML page: images given as tensors are embedded as base64 PNG data URIs.
 
-    Nothing is fetched when the page opens (no scripts, fonts or stylesheets from
-    elsewhere), so the file can be mailed, archived or attached to CI results. Text is
-    escaped; only :meth:`add_html` inserts markup as given.
+    Nothing is fetched from elsewhere when the page opens (no scripts, fonts or
+    stylesheets), so a page of embedded images can be mailed, archived or attached to
+    CI results; a :class:`Picture` that names a file links it, and the file must stay
+    beside the page. Text is escaped; only :meth:`add_html` inserts markup as given.
 
     Args:
         title: the page title, shown as its first heading.
@@ -77,32 +119,57 @@ class HtmlReport:
         body = "<br>\n".join(html.escape(line) for line in str(text).splitlines())
         self._blocks.append(f"<p>{body}</p>")
 
-    def add_image(self, image: Tensor, caption: str = "", alt: str = "", *, scale: float = 1.0) -> None:
+    def add_image(self, image: Tensor | Any, caption: str = "", alt: str = "", *, scale: float = 1.0) -> None:
         """Add an image (encoded as PNG now), with an optional caption.
 
         Args:
             image: ``(3, H, W)``, ``(1, H, W)`` or ``(H, W)`` in [0, 1] (see
-                :func:`~revelio.render.png_bytes`).
+                :func:`~revelio.render.png_bytes`), or a matplotlib figure (a chart).
             caption: text under the image.
             alt: text for screen readers and broken images; default the caption.
             scale: display size relative to the image's pixels (upscaled pixels stay
                 sharp); the page never shows it wider than the text column.
         """
-        if not scale > 0:
-            raise InputError(f"scale must be positive, got {scale!r}")
-        encoded = base64.b64encode(png_bytes(image)).decode("ascii")
-        height, width = (int(size) for size in image.shape[-2:])
-        alt_text = html.escape(alt or caption or f"image {len(self._blocks) + 1}", quote=True)
-        figure = (
-            f'<figure><img src="data:image/png;base64,{encoded}" alt="{alt_text}" '
-            f'width="{round(width * scale)}" height="{round(height * scale)}">'
-        )
-        if caption:
-            figure += f"<figcaption>{html.escape(caption)}</figcaption>"
-        self._blocks.append(figure + "</figure>")
+        self._blocks.append(self._figure(Picture(image, caption, scale=scale), alt))
 
-    def add_table(self, headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
-        """Add a table; integers as written, other numbers with 4 significant digits (right-aligned)."""
+    def add_gallery(self, pictures: Sequence[Picture]) -> None:
+        """Add pictures side by side, wrapping onto more rows as the page narrows."""
+        figures = "\n".join(self._figure(picture) for picture in pictures)
+        self._blocks.append(f'<div class="gallery">\n{figures}\n</div>')
+
+    def _figure(self, picture: Picture, alt: str = "") -> str:
+        if not picture.scale > 0:
+            raise InputError(f"scale must be positive, got {picture.scale!r}")
+        image = chart_image(picture.source) if hasattr(picture.source, "savefig") else picture.source
+        if isinstance(image, Tensor):
+            source = "data:image/png;base64," + base64.b64encode(png_bytes(image)).decode("ascii")
+            height, width = (int(size) for size in image.shape[-2:])
+        elif isinstance(picture.source, str) and picture.size is not None:
+            source = html.escape(picture.source, quote=True)
+            width, height = (int(size) for size in picture.size)
+        else:
+            raise InputError(
+                "a picture is an image tensor, a matplotlib figure, or the relative path of an image file with its "
+                f"size (width, height); got {type(picture.source).__name__}"
+            )
+        alt_text = html.escape(alt or picture.caption or f"image {len(self._blocks) + 1}", quote=True)
+        figure = (
+            f'<figure><img src="{source}" alt="{alt_text}" '
+            f'width="{round(width * picture.scale)}" height="{round(height * picture.scale)}">'
+        )
+        if picture.caption:
+            figure += f"<figcaption>{_swatch(picture.color)}{html.escape(picture.caption)}</figcaption>"
+        return figure + "</figure>"
+
+    def add_table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[object]], *, colors: Sequence[str | None] | None = None
+    ) -> None:
+        """Add a table; integers as written, other numbers with 4 significant digits (right-aligned).
+
+        ``colors``: one ``"#rrggbb"`` (or ``None``) per row, drawn as a swatch in its first cell.
+        """
+        if colors is not None and len(colors) != len(rows):
+            raise InputError(f"got {len(colors)} colours for {len(rows)} rows; give one per row (None for none)")
         if len(headers) == 0:
             raise InputError("a table needs at least one header")
         lines = [
@@ -116,10 +183,12 @@ class HtmlReport:
                     f"table row {number} has {len(row)} cells for {len(headers)} headers; give one cell per header"
                 )
             cells = []
-            for value in row:
+            for column, value in enumerate(row):
                 text, numeric = _cell(value)
+                swatch = _swatch(colors[number]) if colors is not None and column == 0 else ""
                 cells.append(
-                    f'<td class="num">{html.escape(text)}</td>' if numeric else f"<td>{html.escape(text)}</td>"
+                    f'<td class="num">{swatch}{html.escape(text)}</td>' if numeric
+                    else f"<td>{swatch}{html.escape(text)}</td>"
                 )
             lines.append("<tr>" + "".join(cells) + "</tr>")
         lines.append("</tbody>")

@@ -47,6 +47,31 @@ def _percentile(magnitude: Tensor, q: float) -> Tensor:
     return ordered[:, low] + fraction * (ordered[:, high] - ordered[:, low])
 
 
+def _scale(values: Tensor, percentile: float) -> Tensor:
+    if not 0.0 < float(percentile) <= 100.0:
+        raise InputError(f"percentile must be in (0, 100], got {percentile}; 99.5 is the usual choice")
+    magnitude = values.abs().flatten(1)
+    scale = _percentile(magnitude, float(percentile))
+    scale = torch.where(scale > 0, scale, magnitude.amax(dim=1))
+    return torch.where(scale > 0, scale, torch.ones_like(scale))
+
+
+def display_scale(maps: Tensor, kind: DisplayKind = "heat", *, percentile: float = 99.5) -> Tensor:
+    """The value each example's display saturates at: what the top of its colour bar stands for.
+
+    The ``percentile``-th percentile of ``|map|`` (of ``max_c |map_c|`` for ``"heat"`` and
+    ``"gray"``), as :func:`normalize_map` and :func:`to_display` use it: ``(N,)``, in the
+    maps' units. A ``"heat"`` display shows 0 to this value; a ``"signed"`` one minus it
+    to plus it, 0 as grey.
+    """
+    values = _check_maps(maps)
+    if kind in ("heat", "gray"):
+        values = values.abs().amax(dim=1, keepdim=True)
+    elif kind != "signed":
+        raise InputError(f"unknown display kind {kind!r}; choose one of {', '.join(DISPLAY_KINDS)}")
+    return _scale(values, percentile)
+
+
 def normalize_map(maps: Tensor, *, percentile: float = 99.5, signed: bool = False) -> Tensor:
     """Scale attribution maps to [0, 1] for display, each example on its own.
 
@@ -67,13 +92,8 @@ def normalize_map(maps: Tensor, *, percentile: float = 99.5, signed: bool = Fals
         Same shape and device as ``maps``, values in [0, 1] (``float32``, or ``float64``
         for ``float64`` maps).
     """
-    if not 0.0 < float(percentile) <= 100.0:
-        raise InputError(f"percentile must be in (0, 100], got {percentile}; 99.5 is the usual choice")
     values = _check_maps(maps)
-    magnitude = values.abs().flatten(1)
-    scale = _percentile(magnitude, float(percentile))
-    scale = torch.where(scale > 0, scale, magnitude.amax(dim=1))
-    scale = torch.where(scale > 0, scale, torch.ones_like(scale)).view(-1, 1, 1, 1)
+    scale = _scale(values, percentile).view(-1, 1, 1, 1)
     if signed:
         return 0.5 + 0.5 * (values / scale).clamp(-1.0, 1.0)
     return (values.abs() / scale).clamp(0.0, 1.0)

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
 from revelio.errors import InputError
+from revelio.zoo.placement import FITS, Fit, Placement, place
 
 
 @dataclass
@@ -19,7 +20,8 @@ class ZooModel:
 
     Every zoo model takes *normalised* inputs: images in [0, 1], minus :attr:`mean`,
     divided by :attr:`std`, per channel (normalisation is never inside the model).
-    :meth:`preprocess` does that, after resizing to :attr:`input_size`.
+    :meth:`preprocess` does that, after fitting the image into :attr:`input_size`
+    (:meth:`placement` says how, and takes maps back onto the image).
 
     Attributes:
         model: the network, in eval mode, on its device.
@@ -31,6 +33,9 @@ class ZooModel:
         resize_size: shorter side an image is resized to before the centre crop to
             :attr:`input_size` (torchvision's evaluation transform); ``None`` resizes
             straight to :attr:`input_size`.
+        fit: how an image is fitted into :attr:`input_size`: ``"crop"``, ``"pad"`` or
+            ``"stretch"`` (:mod:`revelio.zoo.placement`); ``None`` (default) crops when
+            :attr:`resize_size` is set, else stretches.
         gradcam_layer: dotted name of the usual Grad-CAM layer, or ``None`` when unknown.
         gradcam_reshape: turns that layer's output into ``(N, K, h, w)`` when it is not
             already a feature map (``vit_reshape`` for ViT), else ``None``.
@@ -51,6 +56,66 @@ class ZooModel:
     gradcam_reshape: Callable[[Tensor], Tensor] | None = None
     multi_label: bool = False
     weights: str | None = None
+    fit: Fit | None = None
+
+    @property
+    def fitting(self) -> Fit:
+        """How an image is fitted into :attr:`input_size`: :attr:`fit`, or what :attr:`resize_size` implies."""
+        if self.fit is not None:
+            return self.fit
+        return "crop" if self.resize_size is not None else "stretch"
+
+    def placement(self, image_size: Sequence[int]) -> Placement:
+        """Where an image of ``image_size`` ``(H, W)`` lands in the model's input (:func:`~revelio.zoo.placement.place`)."""
+        return place(image_size, self.input_size, self.fitting, self.resize_size)
+
+    def configured(
+        self,
+        *,
+        input_size: int | Sequence[int] | None = None,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        class_names: Sequence[str] | None = None,
+        fit: Fit | None = None,
+        outputs: int | None = None,
+    ) -> ZooModel:
+        """A copy with other preprocessing or class names; what is ``None`` stays as it is.
+
+        Args:
+            input_size: ``N`` or ``(H, W)``; a crop's :attr:`resize_size` is scaled along
+                (224 with 256 becomes 448 with 512).
+            mean, std: one value per channel (as many as :attr:`mean` has); ``std`` > 0.
+            class_names: one name per output.
+            fit: ``"crop"``, ``"pad"`` or ``"stretch"``.
+            outputs: the model's number of outputs, to check ``class_names`` against.
+
+        Raises:
+            InputError: a value of the wrong length or range.
+        """
+        changes: dict = {}
+        if input_size is not None:
+            size = (input_size, input_size) if isinstance(input_size, int) else tuple(int(v) for v in input_size)
+            if len(size) != 2 or min(size) < 1:
+                raise InputError(f"input size must be a positive N or (H, W), got {input_size!r}")
+            changes["input_size"] = size
+            if self.resize_size is not None:
+                changes["resize_size"] = round(self.resize_size * min(size) / min(self.input_size))
+        for name, values in (("mean", mean), ("std", std)):
+            if values is None:
+                continue
+            values = tuple(float(v) for v in values)
+            if len(values) != len(self.mean):
+                raise InputError(f"{name} needs {len(self.mean)} values, one per input channel, got {len(values)}")
+            if name == "std" and min(values) <= 0:
+                raise InputError(f"std values must be positive, got {values}")
+            changes[name] = values
+        if class_names is not None:
+            changes["class_names"] = check_class_names(class_names, outputs)
+        if fit is not None:
+            if fit not in FITS:
+                raise InputError(f"fit must be one of {', '.join(FITS)}, got {fit!r}")
+            changes["fit"] = fit
+        return dataclasses.replace(self, **changes)
 
     @property
     def device(self) -> torch.device:
@@ -76,9 +141,10 @@ class ZooModel:
     def preprocess(self, images: Tensor) -> Tensor:
         """Images ``(N, C, H, W)`` or ``(C, H, W)``, float in [0, 1] or uint8 -> model inputs on the model's device.
 
-        Resizes (bilinear, antialiased) the shorter side to :attr:`resize_size` and
-        centre-crops to :attr:`input_size`, or resizes straight to :attr:`input_size`
-        when :attr:`resize_size` is ``None``; then normalises.
+        Fits the images into :attr:`input_size` as :meth:`placement` says (by default:
+        resizes, bilinear and antialiased, the shorter side to :attr:`resize_size` and
+        centre-crops, or resizes straight to :attr:`input_size` when
+        :attr:`resize_size` is ``None``); then normalises.
         """
         if images.ndim == 3:
             images = images[None]
@@ -89,19 +155,7 @@ class ZooModel:
         elif not images.is_floating_point():
             raise InputError(f"preprocess expects float images in [0, 1] or uint8, got dtype {images.dtype}")
         images = images.to(self.device)
-        height, width = self.input_size
-        if self.resize_size is None:
-            if tuple(images.shape[-2:]) != (height, width):
-                images = F.interpolate(images, size=(height, width), mode="bilinear", antialias=True, align_corners=False)
-        else:
-            h, w = images.shape[-2:]
-            scale = self.resize_size / min(h, w)
-            size = (max(height, round(h * scale)), max(width, round(w * scale)))
-            if size != (h, w):
-                images = F.interpolate(images, size=size, mode="bilinear", antialias=True, align_corners=False)
-            top, left = (size[0] - height) // 2, (size[1] - width) // 2
-            images = images[..., top : top + height, left : left + width]
-        return self.normalize(images)
+        return self.normalize(self.placement(images.shape[-2:]).to_input(images, self.mean))
 
     def probabilities(self, logits: Tensor) -> Tensor:
         """Model outputs ``(N, classes)`` -> probabilities: sigmoid when :attr:`multi_label`, else softmax."""

@@ -28,8 +28,10 @@ import importlib
 import os
 import pickle
 import re
+import sys
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -207,28 +209,15 @@ def _from_factory(spec: str, weights: WeightsSpec, class_names: Sequence[str] | 
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ModelNotFoundError(f"a model of your own is named 'package.module:factory', got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise ModelNotFoundError(
-            f"could not import {module_name!r} for model {spec!r} ({error}); "
-            "check that the module is importable (installed, or its folder on PYTHONPATH)"
-        ) from error
-    factory: Any = module
-    for part in attribute.split("."):
-        if not hasattr(factory, part):
-            public = [key for key in dir(module) if not key.startswith("_") and callable(getattr(module, key))]
-            close = difflib.get_close_matches(attribute, public, n=5, cutoff=0.5)
+    with _working_directory_importable():
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as error:
             raise ModelNotFoundError(
-                f"module {module_name!r} has no {attribute!r}"
-                + (f"; closest names: {', '.join(close)}" if close else "")
-            )
-        factory = getattr(factory, part)
-    if not callable(factory):
-        raise ModelNotFoundError(f"{spec!r} is a {type(factory).__name__}, not a callable that returns an nn.Module")
-    model = factory()
-    if not isinstance(model, nn.Module):
-        raise ModelNotFoundError(f"{spec}() returned a {type(model).__name__}; it must return a torch nn.Module")
+                f"could not import {module_name!r} for model {spec!r} ({error}); check that the module is "
+                "importable (in the working directory, installed, or its folder on PYTHONPATH)"
+            ) from error
+        model = _call_factory(spec, module, module_name, attribute)
     source = None
     if weights is not None:
         path = Path(weights)
@@ -245,6 +234,43 @@ def _from_factory(spec: str, weights: WeightsSpec, class_names: Sequence[str] | 
         resize_size=256,
         weights=source,
     )
+
+
+@contextmanager
+def _working_directory_importable() -> Iterator[None]:
+    """Put the working directory first on ``sys.path`` for the duration, as ``python -m`` does.
+
+    The ``revelio`` script, unlike ``python -m revelio``, does not have the working
+    directory on its path, yet ``--model mymodels:build`` should find ``./mymodels.py``.
+    """
+    folder = os.getcwd()
+    added = folder not in sys.path and "" not in sys.path
+    if added:
+        sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        if added and folder in sys.path:
+            sys.path.remove(folder)
+
+
+def _call_factory(spec: str, module: Any, module_name: str, attribute: str) -> nn.Module:
+    factory: Any = module
+    for part in attribute.split("."):
+        if not hasattr(factory, part):
+            public = [key for key in dir(module) if not key.startswith("_") and callable(getattr(module, key))]
+            close = difflib.get_close_matches(attribute, public, n=5, cutoff=0.5)
+            raise ModelNotFoundError(
+                f"module {module_name!r} has no {attribute!r}"
+                + (f"; closest names: {', '.join(close)}" if close else "")
+            )
+        factory = getattr(factory, part)
+    if not callable(factory):
+        raise ModelNotFoundError(f"{spec!r} is a {type(factory).__name__}, not a callable that returns an nn.Module")
+    model = factory()
+    if not isinstance(model, nn.Module):
+        raise ModelNotFoundError(f"{spec}() returned a {type(model).__name__}; it must return a torch nn.Module")
+    return model
 
 
 def _weights_enum(name: str) -> Any:

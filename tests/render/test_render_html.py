@@ -13,7 +13,7 @@ import torch
 from browser import PROBE, run_chromium
 
 from revelio.errors import InputError
-from revelio.render import HtmlReport, grid, line_chart
+from revelio.render import HtmlReport, chart_image, grid, line_chart
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -66,7 +66,7 @@ def _report() -> tuple[HtmlReport, list[torch.Tensor]]:
     red = torch.zeros(3, 16, 16)
     red[0] = 1.0
     tiles = torch.rand(4, 3, 8, 8, generator=torch.Generator().manual_seed(0))
-    images = [red, grid(tiles, titles=["a", "b", "c", "d"], scale=2), line_chart({"x": ([0, 1, 2], [0.0, 0.5, 0.2])})]
+    images = [red, grid(tiles, titles=["a", "b", "c", "d"], scale=2), chart_image(line_chart({"x": ([0, 1, 2], [0.0, 0.5, 0.2])}))]
     report = HtmlReport("Sanity <checks> & co")
     report.add_heading("Cascading randomization")
     report.add_text('Maps <b>should</b> change & "degrade".\nSecond line.')
