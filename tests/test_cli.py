@@ -382,7 +382,8 @@ def test_a_model_of_yours_from_the_working_directory_with_its_options(shapes_ima
     flat = cli("explain", shapes_images[0][0], "--model", "mymodels:flat", "--method", "all", "--input-size", "16",
                "--out", "flat", "--no-progress")  # fmt: skip
     assert flat.returncode == 0, flat.stderr
-    assert "left out gradcam, guided-gradcam: the model has no layer with a spatial output" in flat.stdout
+    layer_methods = ", ".join(spec.name for spec in registry.methods().values() if spec.needs_layer)
+    assert f"left out {layer_methods}: the model has no layer with a spatial output" in flat.stdout
     assert_user_error(cli("explain", shapes_images[0][0], "--model", "mymodels:build", "--classes", "a,b",
                           "--out", "x"), "2 class names for a model with 3 outputs")  # fmt: skip
     assert_user_error(cli("layers", "--model", "mymodels:build", "--mean", "0.5"), "mean needs 3 values")

@@ -30,8 +30,20 @@ PALETTE: tuple[str, ...] = (
     "#332288",  # indigo
     "#AA4499",  # purple
     "#8C564B",  # brown
+    "#117733",  # green
+    "#DDCC77",  # sand
+    "#88CCEE",  # cyan
+    "#661100",  # dark red
+    "#EE6677",  # rose
+    "#4477AA",  # steel blue
+    "#CCBB44",  # mustard
+    "#AA3377",  # magenta
+    "#BBCC33",  # pear
+    "#555599",  # slate
+    "#EE8866",  # salmon
+    "#77AADD",  # light blue
 )
-"""The method colours, in order: Okabe and Ito's colour-blind-safe set first, then Tol's."""
+"""The method colours, in order: Okabe and Ito's colour-blind-safe set first, then Tol's (24; they repeat after)."""
 
 BASELINE_COLORS: tuple[str, ...] = ("#4D4D4D", "#8C8C8C", "#B3B3B3")
 """Greys for baselines and references, darkest first."""
