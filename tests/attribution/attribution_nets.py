@@ -143,11 +143,7 @@ def bilinear_2_to_4() -> Tensor:
 
 
 class Tripwire(nn.Module):
-    """Identity that raises in forward (``armed_forward``) or in backward (``armed_backward``).
-
-    Counts in :attr:`graph_calls` the forward calls that recorded a graph through it: a
-    method with none (forward only, as occlusion and RISE) can never reach its backward.
-    """
+    """Identity that raises in forward (``armed_forward``) or in backward (``armed_backward``)."""
 
     def __init__(self) -> None:
         super().__init__()
