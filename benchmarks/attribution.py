@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
 from unittest import mock
@@ -38,6 +38,7 @@ from revelio import (
     GuidedGradCAM,
     HiResCAM,
     LayerCAM,
+    Occlusion,
     Saliency,
     ScoreCAM,
     XGradCAM,
@@ -55,6 +56,7 @@ from revelio.attribution import (
     VarGrad,
 )
 from revelio.core.copies import copies_batch_size
+from revelio.attribution.occlusion import sliding_windows
 from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"
@@ -84,13 +86,16 @@ def attribution_group(
     use_peers: bool = True,
     baseline: bool = True,
     classes: int = 0,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Group:
     """The workloads of one configuration (model, batch, size, device, dtype, memory format).
 
     ``methods`` are registered names (:mod:`revelio.registry`) or ``Attribution``
     instances (rebound to the suite's model, layer methods at its CAM layer); default:
     every registered method. ``classes`` > 0 adds, for Saliency and Grad-CAM, that many
-    classes per image in one call against one call per class.
+    classes per image in one call against one call per class. ``options`` override a
+    method's registry defaults, by name (fewer masks or windows for a quick run); its
+    peers get the same.
     """
     check_size(model_name, size)
     autocast(device, dtype)  # checks the dtype before any work
@@ -106,7 +111,7 @@ def attribution_group(
     if tokens:  # ViT has no ReLU and tokens, not feature maps: the CAMs, reading the tokens through vit_reshape
         specs = [spec for spec in specs if spec.map_kind == "cam"]
     reshape = vit_reshape if tokens else None
-    builder = _Builder(model, inputs, targets, layer, reshape)
+    builder = _Builder(model, inputs, targets, layer, reshape, options or {})
 
     workloads = [builder.forward(), builder.floor()]
     for spec in specs:
@@ -132,6 +137,7 @@ def attribution_group(
         "methods": [spec.name for spec in specs],
         "targets": "the model's top class per example",
         **({"classes": classes} if classes else {}),
+        "options": {spec.name: builder.options(spec) for spec in specs if spec.name in (options or {})},
     }
     title = f"{model_name} batch {batch} {size}x{size} {device.type} {dtype} {memory_format}"
     return Group(title, settings, workloads, device, context=lambda: autocast(device, dtype))
@@ -141,8 +147,10 @@ class _Builder:
     """Makes the workloads of one configuration; each closes over the same model and inputs."""
 
     def __init__(
-        self, model: nn.Module, inputs: Tensor, targets: list[int], layer: str | None, reshape: Callable | None
+        self, model: nn.Module, inputs: Tensor, targets: list[int], layer: str | None, reshape: Callable | None,
+        overrides: Mapping[str, Mapping[str, Any]],
     ) -> None:
+        self.overrides = overrides
         self.model = model
         self.inputs = inputs
         self.targets = targets
@@ -151,6 +159,10 @@ class _Builder:
         self.batch = inputs.shape[0]
         self.target_index = torch.tensor(targets, device=inputs.device).view(-1, 1)
         self._copy: nn.Module | None = None
+
+    def options(self, spec: MethodSpec) -> dict[str, Any]:
+        """The options a method runs with: its registry defaults, then this run's overrides."""
+        return {**spec.defaults, **self.overrides.get(spec.name, {})}
 
     # -- floors ------------------------------------------------------------------
 
@@ -194,8 +206,9 @@ class _Builder:
     # -- revelio -----------------------------------------------------------------
 
     def revelio(self, spec: MethodSpec, instance: Attribution | None = None) -> Workload:
-        """The method with its registry defaults, built in each call as a user would (or ``instance``, rebound)."""
+        """The method with its options (:meth:`options`), built in each call as a user would (or ``instance``, rebound)."""
         model, inputs, targets, layer, reshape = self.model, self.inputs, self.targets, self.layer, self.reshape
+        options = self.options(spec)
 
         def build() -> Attribution:
             if instance is None:
@@ -203,22 +216,23 @@ class _Builder:
             return instance.rebind(model, layer) if isinstance(instance, LayerAttribution) else instance.rebind(model)
 
         def run() -> Tensor:
-            return build().attribute(inputs, target=targets, **spec.defaults)
+            return build().attribute(inputs, target=targets, **options)
 
         return Workload(method_title(spec), "revelio", spec.name, run, self.batch)
 
     def several_classes(self, spec: MethodSpec, count: int) -> list[Workload]:
         """``count`` classes per image (the model's top ``count``): in one call, and in one call per class."""
         model, inputs, layer, reshape = self.model, self.inputs, self.layer, self.reshape
+        options = self.options(spec)
         with torch.no_grad():
             top = model(inputs).topk(count, dim=1).indices
 
         def one_call() -> Tensor:
-            return spec.create(model, layer, reshape).attribute(inputs, target=top, **spec.defaults)
+            return spec.create(model, layer, reshape).attribute(inputs, target=top, **options)
 
         def call_per_class() -> Tensor:
             method = spec.create(model, layer, reshape)
-            return torch.stack([method.attribute(inputs, target=top[:, k], **spec.defaults) for k in range(count)], 1)
+            return torch.stack([method.attribute(inputs, target=top[:, k], **options) for k in range(count)], 1)
 
         title = method_title(spec)
         return [
@@ -317,6 +331,7 @@ class _Builder:
                             "at an even upsampling factor")),
             ],
             EigenCAM: [("pytorch-grad-cam", "EigenCAM", self._gradcam_lib_eigencam)],
+            Occlusion: [("Captum", "Occlusion", lambda captum: self._captum_occlusion(captum, spec))],
         }
         method = spec.name
         workloads = []
@@ -457,6 +472,31 @@ class _Builder:
             "image (Captum's noise draw replaced by revelio's for the check)",
             note=f"nt_samples={samples}, stdevs={stdev:.4g} ({level:g} x the images' mean range; revelio scales "
             f"each image's noise by its own range), nt_samples_batch_size={per_call}; timed with Captum's own draws",
+        )
+
+    def _captum_occlusion(self, captum: Any, spec: MethodSpec) -> Workload | str:
+        options = self.options(spec)
+        if options.get("score", "logit") != "logit":
+            return "Captum's Occlusion reads the model's raw output: it has no probability score"
+        model, inputs, targets = self.model, self.inputs, self.targets
+        window, strides = sliding_windows(tuple(inputs.shape[1:]), options.get("window"), options.get("strides"))
+        size = copies_batch_size(model, inputs, options.get("internal_batch_size"), backward=False)
+        per_eval = max(1, size // self.batch)  # windows per forward pass, every example in each: revelio's items
+
+        def run() -> Tensor:
+            return captum.Occlusion(model).attribute(
+                inputs.detach().clone(), target=targets, sliding_window_shapes=window, strides=strides,
+                baselines=options.get("baseline", 0.0), perturbations_per_eval=per_eval, show_progress=False,
+            )
+
+        return self._peer(
+            "Captum",
+            run,
+            reference=lambda: Occlusion(model).attribute(inputs, target=targets, **options),
+            compared_with="revelio Occlusion",
+            tolerance=1e-4,
+            note=f"sliding_window_shapes={window}, strides={strides}, the same baseline; perturbations_per_eval="
+                 f"{per_eval}, so that each forward pass holds as many copies as revelio's",
         )
 
     def _cam(self, cls: type[CAMAttribution], **attributes: float) -> Callable[[], CAMAttribution]:

@@ -91,6 +91,7 @@ class Plan:
     threads: int | None = None  # None: torch's default
     notes: list[str] = field(default_factory=list)
     left_out: tuple[str, ...] = ()  # registered methods run only when named with --method: too costly for the preset
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # by method: over its registry defaults
 
 
 def _gpu_configs() -> list[Config]:
@@ -118,6 +119,8 @@ PRESETS: dict[str, Plan] = {
         threads=1,
         # one masked forward pass per example and channel: 1024 (resnet18) and 2048 (densenet121) per call
         left_out=("scorecam",),
+        # the perturbation methods' passes scale with windows and masks: few of them, so the run stays short
+        options={"occlusion": {"window": (16, 16), "strides": (16, 16)}, "rise": {"masks": 16}},
     ),
     "cpu": Plan(
         device="cpu",
@@ -293,6 +296,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
                 config.model, config.batch, config.size, device, config.dtype, config.memory_format,
                 attribution_methods, use_peers=not args.no_peers, baseline=not args.no_baseline,
                 classes=config.classes,
+                options=plan.options,
             )
         except BenchmarkError as error:
             if len(plan.attribution) == 1:

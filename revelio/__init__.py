@@ -28,6 +28,8 @@ _LAZY = {
     "IntegratedGradients": "revelio.attribution",
     "LayerAttribution": "revelio.attribution",
     "LayerCAM": "revelio.attribution",
+    "Occlusion": "revelio.attribution",
+    "RISE": "revelio.attribution",
     "Saliency": "revelio.attribution",
     "ScoreCAM": "revelio.attribution",
     "SmoothGrad": "revelio.attribution",

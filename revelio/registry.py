@@ -606,6 +606,36 @@ _builtin(
     preview={"samples": 8},
 )
 
+_builtin(
+    "occlusion", "occlusion:Occlusion", "Occlusion", False, "signed",
+    "Zeiler and Fergus 2014, Visualizing and Understanding Convolutional Networks (Sec. 4.2)",
+    _expect(
+        A1=("pass", "Zeiler and Fergus 2014, Sec. 4.2 (the score's drop when a window is occluded; on a linear "
+                    "score with a zero baseline a one-pixel window gives sum_c w x at that pixel)"),
+        A2=("fail", "by construction: a fixed baseline replaces the window in each network's own input space, "
+                    "which the shift moves (the reference-point argument of Kindermans et al. 2019)"),
+        A8=("report", "Petsiuk et al. 2018, Table 2 ranks sliding-window occlusion last of four methods on "
+                      "ResNet-50 and has no random map, so it says nothing about beating one"),
+    ),
+    preview={"window": (16, 16), "strides": (8, 8)},  # 49 windows at 64 x 64, not 225
+)
+_builtin(
+    "rise", "rise:RISE", "RISE", False, "cam",
+    "Petsiuk, Das, Saenko 2018, RISE: Randomized Input Sampling for Explanation of Black-box Models",
+    _expect(
+        A1=("pass", "Petsiuk et al. 2018, Sec. 3 (the map estimates E[f(x M) | M(λ) = 1]; exact when every "
+                    "mask is enumerated)"),
+        A2=("fail", "by construction: the masks multiply the input, so the masked-out part is zero in each "
+                    "network's own input space, which the shift moves (the reference-point argument of "
+                    "Kindermans et al. 2019)"),
+        A8=("pass", "Petsiuk et al. 2018, Table 2 (ResNet-50: RISE has the lowest deletion and the highest "
+                    "insertion AUC of the four methods, below and above Grad-CAM's 0.123 / 0.677; the table has "
+                    "no random map)"),
+    ),
+    defaults={"masks": 500},  # the tools' default (the class's is 1000): a ResNet-50 map in about a minute on a CPU
+    preview={"masks": 100},
+)
+
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"
 _BY_CONSTRUCTION_MODEL = "Adebayo et al. 2018, Fig. 2 (an edge detector does not depend on the model)"
 _NOISE = "by construction: noise never resembles noise (so a pass shows the check is necessary, not sufficient)"

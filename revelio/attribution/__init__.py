@@ -16,6 +16,8 @@ from revelio.attribution.gradient_x_input import GradientXInput
 from revelio.attribution.guided import Deconvolution, GuidedBackprop, ModifiedReLUGradient
 from revelio.attribution.integrated_gradients import IntegratedGradients
 from revelio.attribution.noise import SmoothGrad, SmoothGradSquared, VarGrad
+from revelio.attribution.occlusion import Occlusion
+from revelio.attribution.rise import RISE, rise_masks
 from revelio.attribution.saliency import Saliency
 from revelio.attribution.score_cam import ScoreCAM
 from revelio.core.reshape import vit_reshape
@@ -37,6 +39,8 @@ __all__ = [
     "LayerAttribution",
     "LayerCAM",
     "ModifiedReLUGradient",
+    "Occlusion",
+    "RISE",
     "RandomMap",
     "Saliency",
     "ScoreCAM",
@@ -44,5 +48,6 @@ __all__ = [
     "SmoothGradSquared",
     "VarGrad",
     "XGradCAM",
+    "rise_masks",
     "vit_reshape",
 ]

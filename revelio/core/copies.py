@@ -50,16 +50,19 @@ def copies_target(target: Target, classes: Tensor | None, examples: Tensor) -> T
     return Target(len(examples), classes=classes[examples.to(classes.device)])
 
 
-def copies_batch_size(model: nn.Module, inputs: Tensor, size: int | None, count: int = 1) -> int:
+def copies_batch_size(
+    model: nn.Module, inputs: Tensor, size: int | None, count: int = 1, *, backward: bool = True
+) -> int:
     """The internal batch: ``size`` if given, else as many copies as fit with a backward pass.
 
     ``count`` classes per example multiply the gradient memory of a batched backward
-    pass, so the automatic size is divided by it.
+    pass, so the automatic size is divided by it. ``backward=False``: copies that only
+    run forward (perturbation methods), without a graph, for every class at once.
     """
     if size is not None:
         return size
     # a copy: a model that writes its input in place must not write the caller's tensor
-    return max(1, auto_batch_size(model, inputs[:1].clone(), backward=True) // count)
+    return max(1, auto_batch_size(model, inputs[:1].clone(), backward=backward) // (count if backward else 1))
 
 
 def copy_batches(

@@ -23,6 +23,11 @@
 - Activations of rank one plus a per-channel offset, ``A^k = u_k B + b_k``: their first
   principal component is ``B``, so Eigen-CAM (Muhammad and Yeasin 2020) is
   ``|u| (B - mean B)``, signed to correlate positively with ``sum_k A^k``.
+- Linear model, zero baseline, a one-pixel window over all channels: occlusion's drop at
+  a pixel is ``sum_c w_c x_c`` there (Zeiler and Fergus 2014, Sec. 4.2).
+- Linear model, every binary mask of a 3x3 image, ``p = 1/2``: RISE is exactly
+  ``E[f(x M) | pixel kept] = b + S / 2 + (sum_c w_c x_c) / 2`` with ``S = w . x``
+  (Petsiuk et al. 2018, Sec. 3).
 
 The nets are seeded and tiny; the checks do not depend on the model under test.
 """
@@ -35,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from revelio.attribution import (
+    RISE,
     Deconvolution,
     EigenCAM,
     GradCAM,
@@ -45,6 +51,7 @@ from revelio.attribution import (
     HiResCAM,
     IntegratedGradients,
     LayerCAM,
+    Occlusion,
     Saliency,
     SmoothGrad,
     SmoothGradSquared,
@@ -231,6 +238,28 @@ def _eigen_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
     return _equal(maps, expected)
 
 
+def _occlusion(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = linear_net(seed)
+    inputs = torch.randn(images, 3, 8, 8, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
+    maps = explainer.rebind(net).attribution.attribute(inputs, classes, window=(1, 1), strides=1, baseline=0.0,
+                                                      score="logit")
+    per_pixel = (net[1].weight.detach()[classes].view_as(inputs) * inputs).sum(dim=1, keepdim=True)
+    return _equal(maps, per_pixel.expand_as(inputs))
+
+
+def _rise(explainer: Explainer, seed: int, images: int) -> Measurement:
+    net = linear_net(seed, size=3)
+    inputs = torch.randn(images, 3, 3, 3, generator=torch.Generator().manual_seed(seed))
+    classes = torch.arange(images) % 4
+    every_mask = (torch.arange(2**9)[:, None] >> torch.arange(9) & 1).float().view(-1, 1, 3, 3)
+    maps = explainer.rebind(net).attribution.attribute(inputs, classes, masks=every_mask, p=0.5, score="logit")
+    contributions = net[1].weight.detach()[classes].view_as(inputs) * inputs
+    total = contributions.sum(dim=(1, 2, 3)).view(-1, 1, 1, 1)
+    bias = net[1].bias.detach()[classes].view(-1, 1, 1, 1)
+    return _equal(maps, bias + total / 2 + contributions.sum(dim=1, keepdim=True) / 2)
+
+
 KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
     Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
     GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
@@ -273,6 +302,13 @@ KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement
     EigenCAM: (
         f"rank-one activations u_k B + b_k: Eigen-CAM = |u| (B - mean B) (relative error <= {TOLERANCE:g})",
         _eigen_cam,
+    ),
+    Occlusion: (
+        f"linear model, zero baseline, one-pixel windows: occlusion = sum_c w x (relative error <= {TOLERANCE:g})",
+        _occlusion,
+    ),
+    RISE: (
+        f"linear model, all 2^9 masks: RISE = b + w.x/2 + sum_c w x/2 (relative error <= {TOLERANCE:g})", _rise
     ),
 }
 """The known answer of each method class: the criterion in words, and the check."""

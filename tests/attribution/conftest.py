@@ -39,6 +39,12 @@ def resnet18() -> torch.nn.Module:
 
 
 @pytest.fixture(scope="session")
+def mobilenet_v3_small() -> torch.nn.Module:
+    """MobileNetV3-small: Hardswish, squeeze-and-excitation blocks, in-place activations."""
+    return _build("mobilenet_v3_small")
+
+
+@pytest.fixture(scope="session")
 def densenet121() -> torch.nn.Module:
     """DenseNet121: nn.ReLU modules plus a functional F.relu before the classifier."""
     return _build("densenet121")

@@ -27,6 +27,8 @@ FAST_OPTIONS: dict[str, dict] = {
     "smoothgrad": {"samples": 3},
     "smoothgrad-squared": {"samples": 3},
     "vargrad": {"samples": 3},
+    "occlusion": {"window": (3, 3), "strides": (2, 2)},
+    "rise": {"masks": 12, "grid": 3},
 }
 """Options that keep a costly method's defaults quick on the 8x8 test net (fewer steps, samples or masks)."""
 

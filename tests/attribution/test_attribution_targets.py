@@ -53,7 +53,7 @@ def test_several_classes_take_one_forward_pass_where_the_method_says_so():
         native = type(method).multiple_targets
         assert model.forward_calls - single == (single if native else 3 * single), (name, model.forward_calls)
     natively = ("saliency", "guided-backprop", "gradcam", "gradcam-plus-plus", "xgradcam", "layercam", "hirescam",
-                "scorecam", "eigencam")
+                "scorecam", "eigencam", "occlusion", "rise")
     assert all(registry.get(name).load().multiple_targets for name in natively)
 
 
