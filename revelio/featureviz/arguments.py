@@ -7,13 +7,32 @@ whose message names the argument, what is allowed and what was given.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from revelio.errors import InputError, SettingError, SettingTypeError
 from revelio.featureviz.objectives import Objective
+
+T = TypeVar("T")
+
+
+def by_name(value: object, kind: type[T], table: Mapping[str, Callable[[], T]], what: str) -> T:
+    """``value`` if it is a ``kind``, else the default-built ``table[value]``.
+
+    Raises:
+        SettingError: an unknown name; the message lists the names.
+        SettingTypeError: neither a name nor a ``kind``.
+    """
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, str):
+        if value not in table:
+            raise SettingError(f"unknown {what} {value!r}; choose from {', '.join(table)}")
+        return table[value]()
+    raise SettingTypeError(f"{what} must be a name ({', '.join(table)}) or a {kind.__name__}, got {type(value).__name__}")
 
 
 def check_objective(objective: object) -> Objective:

@@ -31,7 +31,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from revelio.errors import InputError, SettingError, SettingTypeError
+from revelio.errors import InputError, SettingError
+from revelio.featureviz.arguments import by_name
 from revelio.featureviz.color import ColorMap, ColorSpec, as_color_matrix
 from revelio.featureviz.regularizers import check_number
 from revelio.featureviz.spectrum import magnitude_from_values, natural_magnitude, resize_images, spectrum_scale
@@ -365,10 +366,4 @@ def as_parameterization(value: str | Parameterization) -> Parameterization:
         SettingError: an unknown name; the message lists the names.
         SettingTypeError: neither a name nor a Parameterization.
     """
-    if isinstance(value, Parameterization):
-        return value
-    if isinstance(value, str):
-        if value not in PARAMETERIZATIONS:
-            raise SettingError(f"unknown parameterization {value!r}; choose from {', '.join(PARAMETERIZATIONS)}")
-        return PARAMETERIZATIONS[value]()
-    raise SettingTypeError(f"parameterization must be a name or a Parameterization, got {type(value).__name__}")
+    return by_name(value, Parameterization, PARAMETERIZATIONS, "parameterization")

@@ -12,7 +12,8 @@ from typing import Any
 
 from torch import Tensor
 
-from revelio.errors import SettingError, SettingTypeError
+from revelio.errors import SettingError
+from revelio.featureviz.arguments import by_name
 
 
 class StepRule(ABC):
@@ -106,10 +107,4 @@ def as_step_rule(step: str | StepRule) -> StepRule:
         SettingError: an unknown name.
         SettingTypeError: neither a name nor a StepRule.
     """
-    if isinstance(step, StepRule):
-        return step
-    if isinstance(step, str):
-        if step not in STEP_RULES:
-            raise SettingError(f"step must be one of {sorted(STEP_RULES)} or a StepRule, got {step!r}")
-        return STEP_RULES[step]()
-    raise SettingTypeError(f"step must be a name ({', '.join(sorted(STEP_RULES))}) or a StepRule, got {type(step).__name__}")
+    return by_name(step, StepRule, STEP_RULES, "step")

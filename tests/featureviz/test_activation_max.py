@@ -18,7 +18,6 @@ from revelio.featureviz import (
     Adam,
     BilateralBlur,
     Cosine,
-    FeatureVisualizer,
     GaussianBlur,
     Jitter,
     L2Decay,
@@ -266,7 +265,7 @@ def test_bad_arguments_fail_with_clear_messages(call, error, match):
     ("kwargs", "error", "match"),
     [
         ({"lr": 0.0}, ValueError, "lr must stay > 0"),
-        ({"step": "sgd"}, ValueError, "step must be one of"),
+        ({"step": "sgd"}, ValueError, "unknown step .sgd.; choose from normalized, adam"),
         ({"image_size": (8, 0)}, ValueError, "image_size"),
         ({"mean": (0.5,), "std": None}, ValueError, "both mean and std"),
         ({"mean": (0.5, 0.5), "std": (0.2,)}, ValueError, "one value per channel"),

@@ -301,7 +301,7 @@ def test_models_of_any_channel_count(channels, name):
     ("make", "error", "match"),
     [
         (lambda: as_parameterization("wavelet"), SettingError, "choose from pixels"),
-        (lambda: as_parameterization(3), SettingTypeError, "a name or a Parameterization"),
+        (lambda: as_parameterization(3), SettingTypeError, r"a name \(pixels, .*\) or a Parameterization"),
         (lambda: Pixels((0.5, 0.2)), SettingError, "noise_range"),
         (lambda: Fourier(decay=-1.0), SettingError, "decay"),
         (lambda: Fourier(squash="tanh"), SettingError, "squash"),

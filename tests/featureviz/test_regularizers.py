@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from revelio.core.filters import bilateral_blur, gaussian_blur
+from revelio.errors import SettingError, SettingTypeError
 from revelio.featureviz import (
     ActivationMaximization,
     BilateralBlur,
@@ -22,9 +24,7 @@ from revelio.featureviz import (
     channel,
     get_preset,
 )
-from revelio.core.filters import bilateral_blur, gaussian_blur
 from revelio.featureviz.regularizers import FunctionRegularizer, as_regularizer
-from revelio.errors import SettingError, SettingTypeError
 from revelio.featureviz.schedules import as_schedule
 
 # -- schedules --------------------------------------------------------------------------------

@@ -79,7 +79,7 @@ def test_load_gives_an_eval_model_with_its_metadata():
     assert zoo_model.class_names == CLASS_NAMES
     assert zoo_model.input_size == (64, 64)
     assert zoo_model.multi_label
-    name, layer = resolve_layer(zoo_model.model, zoo_model.gradcam_layer)
+    name, _ = resolve_layer(zoo_model.model, zoo_model.gradcam_layer)
     assert name == "block3"
     images = make_batch(4, TEST_SEED).images
     assert torch.equal(zoo_model.preprocess(images), zoo_model.normalize(images))
