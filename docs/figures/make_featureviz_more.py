@@ -8,7 +8,7 @@ On the bundled shapes CNN (``revelio.zoo.load("shapes")``), each row one techniq
    transparency map (the image blended to white where the accumulated gradient is small);
 2. six held-out shapes images, and 3. their feature accentuation (``accentuation``
    preset, regularization layer ``block1``, weight 1) for the class of their first object;
-4. the default preset with a diversity term: six images of one channel (``block3``
+4. the default preset with a diversity term (weight 0.25): six images of one channel (``block3``
    channel 12), pushed apart in ``block2``'s Gram matrices;
 5. an interpolation from the ``star`` logit to the ``cross`` logit, one start for all six;
 6. deep dream on the images of row 2 (``block2``, 3 octaves).
@@ -60,7 +60,7 @@ def main() -> None:
     accented = accentuate(accentuation, class_logit(targets), start, layer="block1", weight=1.0, seed=7)
 
     default = get_preset(DEFAULT_PRESET).create(shapes.model, **settings)
-    diverse = default.visualize(channel("block3", 12) + 1.0 * diversity("block2"), num_images=6, seed=0)
+    diverse = default.visualize(channel("block3", 12) + 0.25 * diversity("block2"), num_images=6, seed=0)
     path = default.visualize(interpolate(class_logit(4), class_logit(3), 6), seed=[5] * 6)
 
     dream = DeepDream(shapes.model, octaves=3, steps=max(1, args.steps // 16), mean=shapes.mean, std=shapes.std)

@@ -97,8 +97,8 @@ def transfer(
 
 
 def markdown_table(results: Sequence[TransferResult], class_names: Sequence[str]) -> str:
-    """The results as a Markdown table: one row per preset, shares in percent and counts."""
-    header = ["preset", "own model (top-1)", "second model (top-1)", *class_names, "time"]
+    """The results as a Markdown table: one row per preset, shares in percent and counts (no times: they vary)."""
+    header = ["preset", "own model (top-1)", "second model (top-1)", *class_names]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
         cells = [
@@ -106,7 +106,6 @@ def markdown_table(results: Sequence[TransferResult], class_names: Sequence[str]
             f"{100 * r.own:.0f}% ({round(r.own * r.images)}/{r.images})",
             f"**{100 * r.transfer:.0f}%** ({round(r.transfer * r.images)}/{r.images})",
             *(f"{100 * v:.0f}%" for v in r.per_class),
-            f"{r.seconds:.0f} s",
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -130,7 +129,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = []
     for name in args.presets.split(","):
         results.append(transfer(source, target, name.strip(), steps=args.steps, seeds=seeds))
-        print(f"{name}: own {results[-1].own:.2f}, transfer {results[-1].transfer:.2f}", file=sys.stderr)
+        done = results[-1]
+        print(f"{name}: own {done.own:.2f}, transfer {done.transfer:.2f} ({done.seconds:.0f} s)", file=sys.stderr)
     command = "python -m revelio.eval.transfer " + " ".join(sys.argv[1:] if argv is None else argv)
     print(f"{len(seeds)} seeds x {len(source.class_names)} classes, {args.steps} steps; `{command.strip()}`\n")
     print(markdown_table(results, source.class_names))

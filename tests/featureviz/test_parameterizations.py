@@ -232,7 +232,7 @@ def test_every_parameterization_recovers_the_planted_pattern(name):
     assert result.history[-1, 0] > result.history[0, 0]
 
 
-@pytest.mark.parametrize("name", ["decorrelated", "fourier-decorrelated", "maco"])
+@pytest.mark.parametrize("name", ["pixels", "decorrelated", "fourier", "fourier-decorrelated", "maco"])
 def test_a_batch_equals_single_runs_for_every_parameterization(name):
     model = small_cnn().double()
     am = ActivationMaximization(model, parameterization=name, image_size=20, step="adam", lr=0.05,
