@@ -14,7 +14,10 @@ Gaussian blur, bilateral blur):
   and a batch of units per call;
 - ``floor``: a hand-written loop, the forward pass truncated after the layer
   (``model.features[:k + 1]``), gradients for the image only, no regularizer;
-- each blur alone, ``steps`` applications to one image: its share of a step.
+- each blur alone, ``steps`` applications to one image: its share of a step;
+- each parameterization (Fourier, decorrelated colour, both, MACO) on the batch of
+  units with the plain variant's settings: its cost over pixels; and the default
+  preset with one unit and with a batch of units per call.
 
 Deep dream (one layer, several octaves, random jitter): revelio's
 :class:`~revelio.featureviz.DeepDream` on a batch of images against a
@@ -38,6 +41,7 @@ from torch import Tensor, nn
 from benchmarks.models import build_model
 from benchmarks.workload import Group, Workload
 from revelio.featureviz import (
+    DEFAULT_PRESET,
     IMAGENET_MEAN,
     IMAGENET_STD,
     ActivationMaximization,
@@ -52,6 +56,9 @@ AGREEMENT_STEPS = 3
 
 PYTORCHREVELIO_VARIANTS = ("plain", "gaussian", "bilateral")
 """PytorchRevelio's three variants, each against revelio's preset of the same name."""
+
+PARAMETERIZATIONS = ("fourier", "decorrelated", "fourier-decorrelated", "maco")
+"""The parameterizations timed against pixels (the plain variant), same steps and batch."""
 
 BLUR_SETTINGS = {
     # PytorchRevelio-style equivalents of revelio's presets: (start, end) schedules
@@ -187,8 +194,15 @@ def am_group(
     device: torch.device,
     variants: Sequence[str] = PYTORCHREVELIO_VARIANTS,
     baseline: bool = True,
+    parameterizations: Sequence[str] = PARAMETERIZATIONS,
 ) -> Group:
-    """Activation-maximization workloads for one model and layer."""
+    """Activation-maximization workloads for one model and layer.
+
+    Besides the PytorchRevelio variants: each of ``parameterizations`` with the plain
+    variant's step rule, learning rate and steps on the same batch of units (their cost
+    over pixels), and :data:`~revelio.featureviz.DEFAULT_PRESET` with one unit and with a
+    batch of units per call.
+    """
     model = build_model(model_name, device)
     generator = torch.Generator().manual_seed(0)
     start = torch.rand(1, 3, size, size, generator=generator).to(device)
@@ -234,6 +248,22 @@ def am_group(
                 **_am_agreement(model, layer, start, normalize, "plain", "floor", depth=depth),
             )
         )
+    units = list(range(batch))
+    for name in parameterizations:
+        am = ActivationMaximization(model, parameterization=name, image_size=size, steps=steps)
+        workloads.append(
+            Workload(f"revelio {name} x{batch}", "revelio", f"parameterization {name}",
+                     lambda am=am: am.visualize(channel(layer, units)), batch,
+                     note="the plain variant's step rule, lr and steps: only the parameterization differs")
+        )
+    if DEFAULT_PRESET not in variants:
+        default = get_preset(DEFAULT_PRESET).create(model, image_size=size, steps=steps)
+        workloads.append(Workload(f"revelio {DEFAULT_PRESET} x1", "revelio", f"am {DEFAULT_PRESET}",
+                                  lambda: default.visualize(channel(layer, 0)), 1, note="the default preset"))
+        if batch > 1:
+            workloads.append(Workload(f"revelio {DEFAULT_PRESET} x{batch}", "revelio", f"am {DEFAULT_PRESET}",
+                                      lambda: default.visualize(channel(layer, units)), batch,
+                                      note="the default preset"))
     image = torch.rand(1, 3, size, size, generator=generator).to(device)
     for variant in variants:
         regularizers = get_preset(variant).create(model).regularizers
@@ -260,6 +290,8 @@ def am_group(
         "device": str(device),
         "dtype": "float32",
         "variants": list(variants),
+        "parameterizations": list(parameterizations),
+        "default_preset": DEFAULT_PRESET,
     }
     title = f"activation maximization {model_name} {layer} {size}x{size} {steps} steps {device.type}"
     return Group(title, settings, workloads, device)
@@ -367,7 +399,7 @@ def dream_group(
             # Contiguous inputs, as the baseline's: over several octaves, ulp-level differences of
             # another memory format's kernels flip a few ReLUs and move a few pixels by one step.
             plain.channels_last = False
-            return plain.visualize(deepdream(layer), image=normalize(images[:1])).display
+            return plain.visualize(deepdream(layer), start=normalize(images[:1])).display
 
         workloads.append(
             Workload(
@@ -390,7 +422,7 @@ def dream_group(
             f"revelio DeepDream x{batch}",
             "revelio",
             "deep dream",
-            lambda: dream.visualize(deepdream(layer), image=normalize(images)),
+            lambda: dream.visualize(deepdream(layer), start=normalize(images)),
             batch,
             note=f"regularizers {dream.regularizers}",
         )

@@ -127,13 +127,7 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
             entries.append(_entry(
                 f"am_{variant}", f"activation maximization, {variant}: revelio units/s (1 unit per call) / "
                 "PytorchRevelio-style units/s", single / base if single and base else None, 2.5, ">=", where))
-            batched = _rate(am_group.by_name(f"revelio {variant} x{batch}"))
-            gpu = am_group.device.type == "cuda"
-            entries.append(_entry(
-                f"am_batch_{variant}", f"activation maximization, {variant}: per-unit throughput, {batch} units per "
-                "call / 1 unit per call", batched / single if batched and single else None, 8.0, ">=", where,
-                detail="" if gpu and batch >= 16 else "a target for 16 units per call on a GPU; here for information",
-                informational=not (gpu and batch >= 16)))
+            entries.append(_batching_entry(am_group, variant, f"activation maximization, {variant}", batch, where))
             blur = next((w for w in am_group.workloads if w.method == f"regularizer {variant}"), None)
             run = _median(am_group, f"revelio {variant} x1")
             if blur is not None:
@@ -144,7 +138,37 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
                     detail = f"whole-run difference to plain: {100 * (1 - whole / run):+.1f}% of the {variant} run"
                 entries.append(_entry(f"regularizer_{variant}", f"{type_name(blur)} time / {variant} run time "
                                       "(1 unit per call)", share, 0.15, "<=", where, detail))
+        entries += _parameterization_entries(am_group, where, batch)
     return entries
+
+
+def _parameterization_entries(am_group: Group, where: str, batch: int) -> list[dict[str, Any]]:
+    """Each parameterization's run time over pixels' (<= 1.15 on the CPU), and the default preset's batching."""
+    entries = []
+    cpu = am_group.device.type == "cpu"
+    pixels = _median(am_group, f"revelio plain x{batch}")
+    for name in am_group.settings.get("parameterizations", ()):
+        run = _median(am_group, f"revelio {name} x{batch}")
+        entries.append(_entry(
+            f"param_{name}", f"{name} parameterization: run time / pixels run time ({batch} units per call, same "
+            "steps)", run / pixels if run and pixels else None, 1.15, "<=", where,
+            detail="" if cpu else "a target on the CPU; here for information", informational=not cpu))
+    default = am_group.settings.get("default_preset")
+    if default is not None:
+        entries.append(_batching_entry(am_group, default, f"the default preset ({default})", batch, where))
+    return entries
+
+
+def _batching_entry(am_group: Group, name: str, what: str, batch: int, where: str) -> dict[str, Any]:
+    """Per-unit throughput of ``batch`` units per call over one unit per call: >= 8 for 16 units on a GPU."""
+    single = _rate(am_group.by_name(f"revelio {name} x1"))
+    batched = _rate(am_group.by_name(f"revelio {name} x{batch}"))
+    target = am_group.device.type == "cuda" and batch >= 16
+    return _entry(
+        f"am_batch_{name}", f"{what}: per-unit throughput, {batch} units per call / 1 unit per call",
+        batched / single if batched and single else None, 8.0, ">=", where,
+        detail="" if target else "a target for 16 units per call on a GPU; here for information",
+        informational=not target)
 
 
 def type_name(workload: Workload) -> str:

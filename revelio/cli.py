@@ -102,16 +102,47 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(explain)
     explain.set_defaults(run=_run_explain)
 
-    visualize = commands.add_parser("visualize", help="activation maximization for units of a layer")
+    visualize = commands.add_parser(
+        "visualize", help="feature visualization of units of a layer, deep dream, feature accentuation",
+        description="Feature visualization: the images that units of a layer (or class logits) respond to most, "
+        "with a preset (--method) whose parameterization (--param) and transformations (--transforms) can be "
+        "replaced; deep dream (--method deepdream --start IMAGE...); feature accentuation of given images "
+        "(--start IMAGE... --accentuate LAYER).",
+    )
     _add_model(visualize)
-    visualize.add_argument("--layer", required=True, help="dotted layer name (see `revelio layers`)")
-    visualize.add_argument("--units", default="0-7", help="channels, e.g. 0-7 or 0,3,5 (default: %(default)s)")
-    visualize.add_argument("--method", help="a feature-visualization preset: plain, gaussian, bilateral "
-                           "(default: the default preset)")
-    visualize.add_argument("--steps", type=_positive_int, default=128)
+    visualize.add_argument("--layer", help="dotted layer name (see `revelio layers`); not needed for class logits")
+    visualize.add_argument("--units", default="0-7", help="channels, units or classes, e.g. 0-7 or 0,3,5 "
+                           "(default: %(default)s)")
+    visualize.add_argument("--objective", choices=["channel", "neuron", "class", "deepdream"],
+                           help="what to maximise: a channel's mean (default), the unit at the centre, a class logit, "
+                           "or a whole layer's activity (deep dream)")
+    visualize.add_argument("--method", help="a feature-visualization preset (--list shows them), or deepdream "
+                           "(default: the default preset, the most readable)")
+    visualize.add_argument("--param", dest="parameterization", help="replace the preset's parameterization: "
+                           "pixels, decorrelated, fourier, fourier-decorrelated, maco")
+    visualize.add_argument("--transforms", help="replace the preset's transformations: none, lucid, lucid-scaled")
+    visualize.add_argument("--steps", type=_positive_int, help="steps per image (deep dream: per octave; "
+                           "default: the method's)")
     visualize.add_argument("--size", type=_positive_int, help="image size (default: the model's input size)")
-    visualize.add_argument("--lr", type=float, default=0.05, help="RMS change per step (default: %(default)s)")
-    visualize.add_argument("--out", required=True, help="output folder")
+    visualize.add_argument("--lr", type=float, help="learning rate (default: the method's)")
+    visualize.add_argument("--images", type=_positive_int, default=1, help="images per unit, each from its own seed "
+                           "(default: %(default)s)")
+    visualize.add_argument("--diversity", type=float, default=0.0, help="weight of a diversity term across the "
+                           "images at --layer (Olah et al. 2017; default: none)")
+    visualize.add_argument("--start", nargs="+", metavar="IMAGE", default=[], help="image files to start from: "
+                           "deep dream's images, the images to accentuate, or start images instead of noise")
+    visualize.add_argument("--accentuate", metavar="LAYER", help="feature accentuation of the --start images, kept "
+                           "close to them at this layer (Hamblin et al. 2024)")
+    visualize.add_argument("--weight", type=float, default=1.0, help="accentuation: weight of the distance at the "
+                           "--accentuate layer (default: %(default)s)")
+    visualize.add_argument("--octaves", type=_positive_int, default=4, help="deep dream: octaves (default: %(default)s)")
+    visualize.add_argument("--octave-scale", type=float, default=1.4, help="deep dream: size ratio between octaves "
+                           "(default: %(default)s)")
+    visualize.add_argument("--channels", type=_positive_int, help="image channels, for a model that does not take "
+                           "RGB (then without normalisation)")
+    visualize.add_argument("--list", action="store_true", help="list the presets, parameterizations and "
+                           "transformation sets, and exit")
+    visualize.add_argument("--out", help="output folder (required)")
     _add_common(visualize)
     visualize.set_defaults(run=_run_visualize)
 
@@ -250,13 +281,22 @@ def _only_for(what: str, flags: Sequence[tuple[str, object]]) -> None:
 
 
 def _run_visualize(args: argparse.Namespace) -> int:
-    from revelio.visualize import visualize_units
+    from revelio.visualize import VisualizeOptions, choices, visualize_units
 
-    zoo_model = _load_model(args.model, args.weights, _device(args.device))
-    written = visualize_units(
-        zoo_model, layer=args.layer, units=parse_units(args.units), method=args.method, steps=args.steps,
-        size=args.size, lr=args.lr, out=args.out, seed=args.seed, progress=args.progress,
+    if args.list:
+        print(choices())
+        return 0
+    if args.out is None:
+        raise ValueError("--out FOLDER is required")
+    options = VisualizeOptions(
+        layer=args.layer, units=parse_units(args.units), objective=args.objective, method=args.method,
+        parameterization=args.parameterization, transforms=args.transforms, steps=args.steps, size=args.size,
+        lr=args.lr, images=args.images, diversity=args.diversity, start=args.start, accentuate=args.accentuate,
+        weight=args.weight, octaves=args.octaves, octave_scale=args.octave_scale, channels=args.channels,
+        seed=args.seed, progress=args.progress,
     )
+    zoo_model = _load_model(args.model, args.weights, _device(args.device))
+    written = visualize_units(zoo_model, options, args.out)
     print(f"wrote {written}")
     return 0
 

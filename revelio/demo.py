@@ -2,9 +2,10 @@
 
 Images come from the shapes task's held-out seed, so the model never saw them. For
 each image both objects' classes are explained by every attribution method; units of
-each convolutional block and each class logit are visualised with plain, Gaussian and
-bilateral activation maximization; and every method's localization is scored on 100
-images against the objects' masks, beside a centre and a random baseline.
+each convolutional block and each class logit are visualised with three feature
+visualization presets (PytorchRevelio's Gaussian blur, the readable default, MACO); and
+every method's localization is scored on 50 images against the objects' masks, beside
+a centre and a random baseline.
 """
 
 from __future__ import annotations
@@ -19,17 +20,18 @@ from revelio import registry, render
 from revelio.attribution import Attribution
 from revelio.eval import pointing_game, relevance_mass
 from revelio.explain import method_picture
-from revelio.featureviz import PRESETS, channel, class_logit
+from revelio.featureviz import DEFAULT_PRESET, channel, class_logit, get_preset
 from revelio.io import check_writable, staged_output
 from revelio.registry import MethodSpec
 from revelio.zoo import CLASS_NAMES, ZooModel, load, make_batch
 from revelio.zoo.train import TEST_SEED
 
 SHOWN_IMAGES = 6
-SCORED_IMAGES = 100
+SCORED_IMAGES = 50
 BLOCKS = ("block1", "block2", "block3")
 UNITS_PER_BLOCK = len(CLASS_NAMES)  # each layer row as wide as the class-logit row
 STEPS = 96
+DEMO_PRESETS = ("gaussian", DEFAULT_PRESET, "maco")  # pixels with blur, the readable default, phase only
 SCALE = 2
 
 
@@ -39,7 +41,7 @@ def run_demo(out: str | Path, *, device: torch.device | str = "cpu", seed: int =
     zoo_model = load("shapes", device=device)
     methods = registered_methods(zoo_model)
     report = render.HtmlReport("revelio demo: the bundled shapes model")
-    stages = tqdm(total=2 + len(PRESETS), desc="revelio demo", disable=not progress, leave=False)
+    stages = tqdm(total=2 + len(DEMO_PRESETS), desc="revelio demo", disable=not progress, leave=False)
     report.add_text(
         "A small ReLU CNN (revelio.zoo.ShapesCNN) trained on the shapes task: every image holds two objects of "
         "different classes, and the pixel mask of each object is known. The images below come from a seed the "
@@ -131,7 +133,7 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
             f"{mass.mean():.2f}",
             f"{(mass - other).mean():+.2f}",
         ])
-    report.add_heading("Localization on 100 held-out images, both objects each")
+    report.add_heading(f"Localization on {SCORED_IMAGES} held-out images, both objects each")
     report.add_text(
         "Pointing game (Zhang et al. 2016): share of maps whose maximum lies within 2 pixels of the asked object. "
         "Mass in mask (Arras et al. 2022): share of the map's absolute mass inside it. Discrimination: mass in "
@@ -156,11 +158,13 @@ def _centre_map(n: int, size: int) -> Tensor:
 def _featureviz_section(report: render.HtmlReport, zoo_model: ZooModel, seed: int, stages: tqdm) -> None:
     report.add_heading("Feature visualization: what units respond to most")
     report.add_text(
-        "Activation maximization from noise (Erhan et al. 2009), plain, with a Gaussian blur every step "
-        "(Øygard 2015) and with a bilateral blur (Tyka 2016). Each row is one layer; each tile one channel "
-        "(or one class logit), all optimised in one batch."
+        "Activation maximization (Erhan et al. 2009) in pixels with a Gaussian blur every step (Øygard 2015); "
+        "in a 1/f Fourier spectrum with decorrelated colour and random transformations, revelio's readable "
+        "default (Olah et al. 2017); and MACO, which optimises only the phase of the spectrum (Fel et al. 2023). "
+        "Each row is one layer; each tile one channel (or one class logit), all optimised in one batch. "
+        "`revelio visualize --list` names every preset."
     )
-    for preset in PRESETS.values():
+    for preset in map(get_preset, DEMO_PRESETS):
         visualizer = preset.create(
             zoo_model.model, image_size=zoo_model.input_size, mean=zoo_model.mean, std=zoo_model.std, steps=STEPS
         )

@@ -102,3 +102,15 @@ def warn_caller(message: str, category: type[Warning] = RuntimeWarning) -> None:
     while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(package):
         frame, level = frame.f_back, level + 1
     warnings.warn(message, category, stacklevel=level)
+
+
+class SettingError(RevelioError, ValueError):
+    """A setting outside its valid range: a step count, a learning rate, a blur's sigma, a transform's size."""
+
+
+class SettingTypeError(RevelioError, TypeError):
+    """A setting of the wrong kind: a string where a number or an objective is needed, a bool for a count."""
+
+
+class NonFiniteError(RevelioError, RuntimeError):
+    """A NaN or infinity in an objective's values, a gradient or an image: the run stopped there."""

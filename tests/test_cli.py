@@ -219,7 +219,7 @@ def test_demo_writes_a_report_whose_images_all_load_in_a_browser(tmp_path):
     assert rows["gradcam"][0] > rows["baseline: random"][0] + 0.4
     from browser import images_in_browser
 
-    assert images_in_browser(out / "index.html", tmp_path / "profile") == "IMAGES-OK 5"  # grid, legends, 3 visualizations
+    assert images_in_browser(out / "index.html", tmp_path / "profile") == "IMAGES-OK 5"  # grid, legends, 3 presets
 
 
 # -- issue: the command line and the pictures a user expects ---------------------------------------

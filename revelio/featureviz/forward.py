@@ -136,7 +136,8 @@ class TruncatedForward:
             partial = F.linear(layer_input, weight, bias)
         else:
             partial = module._conv_forward(layer_input, weight, bias)
-        full = partial.new_zeros(partial.shape[0], *self.shape).index_copy(1, self._index, partial)
+        full = partial.new_zeros(partial.shape[0], self.shape[0], *partial.shape[2:])  # the step's size, not the probe's
+        full = full.index_copy(1, self._index, partial)
         return {**self._capture.outputs, name: full}
 
 

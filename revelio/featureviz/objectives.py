@@ -9,8 +9,10 @@ A list of units is a *batch*: ``channel("features.6", [0, 1, 2, 3])`` gives imag
 ``i`` the objective for unit ``i``, and all four images are optimised together, one
 forward and one backward pass per step. A single unit applies to every image.
 
-Layers are submodules or dotted names (``"features.6"``, ``"layer4.1.conv2"``);
-``None`` in :func:`class_logit` means the model's output. The activation is the layer's
+Layers are submodules or dotted names (``"features.6"``, ``"layer4.1.conv2"``), and
+every objective takes the layer first, then the unit (``channel(layer, unit)``,
+``neuron(layer, unit, position)``, ``direction(layer, vector)``); :func:`class_logit`
+reads the model's output unless given ``layer=`` as a keyword. The activation is the layer's
 true output even when an in-place ReLU follows it (see :class:`~revelio.core.LayerCapture`).
 
 Example:
@@ -28,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from revelio.core.layers import resolve_layer
-from revelio.errors import UnitIndexError
+from revelio.errors import SettingError, SettingTypeError, UnitIndexError
 
 LayerSpec = str | nn.Module
 """A layer: a submodule of the model or its dotted name; ``""`` is the model's output."""
@@ -73,7 +75,7 @@ class Objective(ABC):
 
         Raises:
             UnitIndexError: an index is out of range.
-            ValueError: a layer's output has the wrong number of dimensions.
+            SettingError: a layer's output has the wrong number of dimensions.
         """
 
     @abstractmethod
@@ -143,7 +145,7 @@ class LayerObjective(Objective):
 
     def __init__(self, layer: LayerSpec) -> None:
         if not isinstance(layer, (str, nn.Module)):
-            raise TypeError(f"layer must be a module or a dotted name, got {type(layer).__name__}")
+            raise SettingTypeError(f"layer must be a module or a dotted name, got {type(layer).__name__}")
         self.layer = layer
 
     @property
@@ -158,7 +160,7 @@ class LayerObjective(Objective):
 
     def __call__(self, activations: Mapping[str, Tensor]) -> Tensor:
         if not isinstance(self.layer, str):
-            raise TypeError(f"{type(self).__name__} on a module: call objective.resolve(model) first")
+            raise SettingTypeError(f"{type(self).__name__} on a module: call objective.resolve(model) first")
         return self._value(activations[self.layer])
 
     @abstractmethod
@@ -175,7 +177,7 @@ class LayerObjective(Objective):
     def _shape(self, shapes: Mapping[str, Sequence[int]], min_ndim: int) -> tuple[int, ...]:
         shape = tuple(shapes[self.layer])  # type: ignore[index]
         if len(shape) < min_ndim:
-            raise ValueError(
+            raise SettingError(
                 f"{self.kind} objective: layer {self.layer_label!r} gives outputs of shape {shape}, and a "
                 f"{self.kind} needs (N, units{', positions' if min_ndim > 2 else ''}...); choose another layer"
             )
@@ -201,7 +203,7 @@ class _UnitObjective(LayerObjective):
         if not self.batched:
             return activation[:, self.units[0]]
         if activation.shape[0] != len(self.units):
-            raise ValueError(
+            raise SettingError(
                 f"{self.kind} objective with {len(self.units)} units got a batch of {activation.shape[0]} images; "
                 "a list of units means one image per unit"
             )
@@ -276,7 +278,7 @@ class Neuron(_UnitObjective):
         if position is not None:
             position = tuple(position)
             if not all(isinstance(p, int) and not isinstance(p, bool) for p in position):
-                raise TypeError(f"position must be a tuple of integers such as (y, x), got {position!r}")
+                raise SettingTypeError(f"position must be a tuple of integers such as (y, x), got {position!r}")
         self.position = position
 
     def _position(self, spatial: Sequence[int]) -> tuple[int, ...]:
@@ -296,7 +298,7 @@ class Neuron(_UnitObjective):
         if self.position is None:
             return
         if len(self.position) != len(spatial):
-            raise ValueError(
+            raise SettingError(
                 f"neuron position {self.position} has {len(self.position)} indices, but layer "
                 f"{self.layer_label!r} has {len(spatial)} spatial axes (output shape {shape}); "
                 f"give {len(spatial) or 'no'} indices{' (position=None)' if not spatial else ''}"
@@ -316,23 +318,94 @@ class Neuron(_UnitObjective):
 class ClassLogit(Neuron):
     """The pre-softmax score of a class: the model's output ``Tensor[N, classes]`` at ``unit``.
 
+    Args:
+        layer: where the logits are (``""``: the model's output).
+        unit: the class index, or a list of them (one image each).
+
     Simonyan, Vedaldi and Zisserman 2014, "Deep Inside Convolutional Networks".
     """
 
     kind = "class logit"
     unit_name = "class"
 
-    def __init__(self, unit: int | Sequence[int], layer: LayerSpec = OUTPUT) -> None:
+    def __init__(self, layer: LayerSpec, unit: int | Sequence[int]) -> None:
         super().__init__(layer, unit)
 
     def check(self, shapes: Mapping[str, Sequence[int]]) -> None:
         shape = self._shape(shapes, 2)
         if len(shape) != 2:
-            raise ValueError(
+            raise SettingError(
                 f"class logit objective: {self.layer_label!r} gives outputs of shape {shape}, not (N, classes); "
                 "for a spatial output use neuron(layer, unit, position)"
             )
         self._check_units(shape)
+
+
+class Direction(LayerObjective):
+    """The activation projected on a direction of the layer's channel space, averaged over positions.
+
+    ``value = mean_ij <a_ij, v> / |v|`` for a conv layer's ``Tensor[N, K, H, W]``
+    output (``a_ij`` the channel vector at position ``(i, j)``); ``<a, v> / |v|`` for a
+    ``Tensor[N, K]`` output. A channel is the direction of a one-hot ``v``.
+
+    Args:
+        layer: the layer.
+        vector: ``Tensor[K]`` (the same direction for every image) or ``Tensor[N, K]``
+            (one direction per image: a batch of ``N`` images). Not all zero.
+
+    Raises:
+        SettingError: a vector that is not 1-D or 2-D, not finite, or zero.
+
+    Olah, Mordvintsev and Schubert 2017, "Feature Visualization" (optimising a direction
+    of activation space: "neurons are not special").
+    """
+
+    kind = "direction"
+
+    def __init__(self, layer: LayerSpec, vector: Tensor | Sequence[float] | Sequence[Sequence[float]]) -> None:
+        super().__init__(layer)
+        try:
+            vector = torch.as_tensor(vector).detach()
+        except (TypeError, ValueError, RuntimeError):
+            raise SettingTypeError(f"vector must be a tensor or a list of numbers, got {type(vector).__name__}") from None
+        if vector.ndim not in (1, 2) or vector.shape[-1] == 0 or not vector.is_floating_point():
+            raise SettingError(f"vector must be a float Tensor[K] or Tensor[N, K], got {vector.dtype} {tuple(vector.shape)}")
+        if not bool(torch.isfinite(vector).all()):
+            raise SettingError("vector holds NaN or infinite values")
+        norms = torch.linalg.vector_norm(vector, dim=-1, keepdim=True)
+        if bool((norms == 0).any()):
+            raise SettingError("vector must not be zero: a direction needs a length")
+        self.unit_vector = vector / norms
+        self._cache: dict[tuple[torch.device, torch.dtype], Tensor] = {}
+
+    @property
+    def num_images(self) -> int | None:
+        return self.unit_vector.shape[0] if self.unit_vector.ndim == 2 else None
+
+    def _value(self, activation: Tensor) -> Tensor:
+        key = (activation.device, activation.dtype)
+        if key not in self._cache:
+            self._cache[key] = self.unit_vector.to(device=activation.device, dtype=activation.dtype)
+        vector = self._cache[key]
+        vector = vector.view(vector.shape[0] if vector.ndim == 2 else 1, -1, *([1] * (activation.ndim - 2)))
+        return (activation * vector).sum(1).flatten(1).mean(1) if activation.ndim > 2 else (activation * vector).sum(1)
+
+    def check(self, shapes: Mapping[str, Sequence[int]]) -> None:
+        shape = self._shape(shapes, 2)
+        if shape[1] != self.unit_vector.shape[-1]:
+            raise SettingError(
+                f"direction objective: layer {self.layer_label!r} has {shape[1]} channels but the vector has "
+                f"{self.unit_vector.shape[-1]}; give one value per channel"
+            )
+
+    def labels(self, n: int) -> tuple[str, ...]:
+        return tuple(f"{self.layer_label}:direction {i if self.num_images else ''}".rstrip() for i in range(n))
+
+    def __copy__(self) -> Direction:
+        clone = object.__new__(type(self))
+        clone.__dict__.update(self.__dict__)
+        clone._cache = {}
+        return clone
 
 
 class LayerActivation(LayerObjective):
@@ -352,7 +425,7 @@ class LayerActivation(LayerObjective):
     def __init__(self, layer: LayerSpec, reduction: str = "mean_square") -> None:
         super().__init__(layer)
         if reduction not in self.REDUCTIONS:
-            raise ValueError(f"reduction must be one of {self.REDUCTIONS}, got {reduction!r}")
+            raise SettingError(f"reduction must be one of {self.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
 
     def _value(self, activation: Tensor) -> Tensor:
@@ -380,11 +453,11 @@ class Sum(Objective):
         flat: list[Objective] = []
         for term in terms:
             if not isinstance(term, Objective):
-                raise TypeError(f"can only add objectives, got {type(term).__name__}")
+                raise SettingTypeError(f"can only add objectives, got {type(term).__name__}")
             flat.extend(term.terms if isinstance(term, Sum) else [term])
         counts = {term.num_images for term in flat} - {None}
         if len(counts) > 1:
-            raise ValueError(
+            raise SettingError(
                 f"cannot add objectives over different numbers of units ({sorted(counts)}): a list of units "
                 "means one image per unit, so every list in a sum must have the same length"
             )
@@ -435,7 +508,7 @@ class Scaled(Objective):
 
     def __init__(self, objective: Objective, scale: float) -> None:
         if not isinstance(objective, Objective):
-            raise TypeError(f"can only scale an objective, got {type(objective).__name__}")
+            raise SettingTypeError(f"can only scale an objective, got {type(objective).__name__}")
         if isinstance(objective, Scaled):
             scale, objective = scale * objective.scale, objective.objective
         self.objective = objective
@@ -484,14 +557,22 @@ def neuron(layer: LayerSpec, unit: int | Sequence[int], position: Sequence[int] 
     return Neuron(layer, unit, position)
 
 
-def class_logit(unit: int | Sequence[int], layer: LayerSpec | None = None) -> ClassLogit:
+def class_logit(unit: int | Sequence[int], *, layer: LayerSpec | None = None) -> ClassLogit:
     """The pre-softmax score of class ``unit`` (a list: one image per class).
+
+    Like every objective, the layer comes before the unit; here it is the model's output
+    unless given, so it is a keyword: ``class_logit(3)``, ``class_logit(3, layer="fc")``.
 
     Args:
         unit: the class index, or a list of them.
         layer: where the logits are, if not the model's output (``None``).
     """
-    return ClassLogit(unit, OUTPUT if layer is None else layer)
+    return ClassLogit(OUTPUT if layer is None else layer, unit)
+
+
+def direction(layer: LayerSpec, vector: Tensor | Sequence[float] | Sequence[Sequence[float]]) -> Direction:
+    """The mean projection of ``layer``'s activation on ``vector`` (``Tensor[K]``, or ``Tensor[N, K]``: one per image)."""
+    return Direction(layer, vector)
 
 
 def deepdream(layer: LayerSpec, reduction: str = "mean_square") -> LayerActivation:
@@ -502,12 +583,12 @@ def deepdream(layer: LayerSpec, reduction: str = "mean_square") -> LayerActivati
 def _as_units(unit: int | Sequence[int] | Tensor, name: str) -> tuple[tuple[int, ...], bool]:
     if isinstance(unit, Tensor):
         if unit.ndim > 1 or unit.is_floating_point():
-            raise TypeError(
+            raise SettingTypeError(
                 f"{name} as a tensor must be a 0-D or 1-D integer tensor, got {unit.dtype} {tuple(unit.shape)}"
             )
         unit = unit.tolist()
     if isinstance(unit, bool):
-        raise TypeError(f"{name} must be an integer or a list of integers, got a bool")
+        raise SettingTypeError(f"{name} must be an integer or a list of integers, got a bool")
     if isinstance(unit, int):
         if unit < 0:
             raise UnitIndexError(f"{name} must be >= 0, got {unit}")
@@ -515,11 +596,11 @@ def _as_units(unit: int | Sequence[int] | Tensor, name: str) -> tuple[tuple[int,
     if isinstance(unit, Sequence) and not isinstance(unit, str):
         units = tuple(unit)
         if not units:
-            raise ValueError(f"the list of {name}s is empty; give at least one")
+            raise SettingError(f"the list of {name}s is empty; give at least one")
         if not all(isinstance(u, int) and not isinstance(u, bool) for u in units):
-            raise TypeError(f"{name}s must be integers, got {list(units)!r}")
+            raise SettingTypeError(f"{name}s must be integers, got {list(units)!r}")
         negative = [u for u in units if u < 0]
         if negative:
             raise UnitIndexError(f"{name} must be >= 0, got {negative[0]}")
         return units, True
-    raise TypeError(f"{name} must be an integer or a list of integers, got {type(unit).__name__}")
+    raise SettingTypeError(f"{name} must be an integer or a list of integers, got {type(unit).__name__}")

@@ -7,10 +7,16 @@ Where it acts is its :attr:`Regularizer.stage`:
 
 - ``"image"`` (blur, decay, clipping): applied to the image after the step, under
   ``no_grad``, every ``every`` steps (Yosinski et al. 2015; Øygard 2015; Tyka 2016);
-- ``"input"`` (jitter): applied to the image on its way into the model, inside the
-  graph, so the gradient flows back through it (the random shifts of Mordvintsev et al.
-  2015; lucent's transforms);
+- ``"input"`` (the transformations of :mod:`~revelio.featureviz.transforms`: pad,
+  jitter, scale, rotate): applied to the image on its way into the model, inside the
+  graph, so the gradient flows back through it (Mordvintsev et al. 2015; Olah et al. 2017);
 - ``"gradient"``: applied to the gradient before the step rule.
+
+Every setting that follows a schedule takes a number, a pair ``(start, end)`` or a
+:class:`~revelio.featureviz.schedules.Schedule` (``schedule="linear"`` or ``"cosine"``
+names the ramp of pairs). Settings out of range are refused when the regularizer is
+built; those that depend on the image (a kernel larger than the image) when the
+visualizer is built or, for start images of another size, before the first step.
 
 Any callable with the signature ``(images, progress) -> images`` works as an
 image-stage regularizer applied every step; subclass :class:`Regularizer` to choose the
@@ -20,7 +26,6 @@ shows its settings and :func:`copy.copy` keeps them.
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Literal
@@ -28,11 +33,15 @@ from typing import Any, ClassVar, Literal
 import torch
 from torch import Tensor
 
-from revelio.core.filters import bilateral_blur, gaussian_blur
-from revelio.featureviz.schedules import Schedule, as_schedule, ramp
+from revelio.core.filters import PADDING_MODES, bilateral_blur, gaussian_blur, gaussian_kernel1d
+from revelio.errors import SettingError, SettingTypeError
+from revelio.featureviz.schedules import Schedule, ScheduleSpec, as_schedule, check_range
 
 Stage = Literal["image", "input", "gradient"]
 STAGES: tuple[str, ...] = ("image", "input", "gradient")
+
+MAX_SIGMA = 256.0
+"""The largest blur sigma, in pixels, a regularizer accepts (the kernel must also fit the image)."""
 
 
 class Regularizer(ABC):
@@ -45,17 +54,19 @@ class Regularizer(ABC):
             0, ``every``, ``2 * every``, ...
 
     Subclasses implement :meth:`__call__` and may set the class attribute
-    :attr:`stage`; one that needs randomness overrides :meth:`start`, which receives
-    one seed per image, so that image ``i`` of a batch sees what a single run with
-    that image's seed would see.
+    :attr:`stage`; one that changes the image's size overrides :meth:`output_size`;
+    one whose settings must fit the image overrides :meth:`check`; one that needs
+    randomness overrides :meth:`start`, which receives one seed per image, so that
+    image ``i`` of a batch sees what a single run with that image's seed would see.
+
+    Raises:
+        SettingError: ``every`` is not an integer >= 1.
     """
 
     stage: ClassVar[Stage] = "image"
 
     def __init__(self, *, every: int = 1) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"every must be an integer >= 1, got {every!r}")
-        self.every = every
+        self.every = check_count(every, "every", minimum=1)
 
     @abstractmethod
     def __call__(self, images: Tensor, progress: float) -> Tensor:
@@ -69,6 +80,17 @@ class Regularizer(ABC):
         if self.stage == "image":
             return (step + 1) % self.every == 0
         return step % self.every == 0
+
+    def output_size(self, size: tuple[int, int]) -> tuple[int, int]:
+        """The ``(H, W)`` of the images this regularizer returns for images of ``size``."""
+        return size
+
+    def check(self, size: tuple[int, int]) -> None:
+        """Refuse settings that do not fit images of ``size`` (``(H, W)``).
+
+        Raises:
+            SettingError: a kernel, crop or shift larger than the image.
+        """
 
     def _settings(self) -> dict[str, Any]:
         return {"every": self.every} if self.every != 1 else {}
@@ -85,12 +107,15 @@ class FunctionRegularizer(Regularizer):
         function: the callable.
         every: apply every ``every`` steps.
         stage: where it acts (see :data:`STAGES`).
+
+    Raises:
+        SettingError: an unknown ``stage``.
     """
 
     def __init__(self, function: Callable[[Tensor, float], Tensor], *, every: int = 1, stage: Stage = "image") -> None:
         super().__init__(every=every)
         if stage not in STAGES:
-            raise ValueError(f"stage must be one of {STAGES}, got {stage!r}")
+            raise SettingError(f"stage must be one of {STAGES}, got {stage!r}")
         self.function = function
         self.stage = stage  # type: ignore[misc]  # an instance may choose its stage
 
@@ -106,12 +131,12 @@ def as_regularizer(value: Regularizer | Callable[[Tensor, float], Tensor]) -> Re
     """Return ``value`` as a :class:`Regularizer`; a plain callable is an image-stage one.
 
     Raises:
-        TypeError: ``value`` is not callable.
+        SettingTypeError: ``value`` is not callable.
     """
     if isinstance(value, Regularizer):
         return value
     if not callable(value):
-        raise TypeError(
+        raise SettingTypeError(
             f"a regularizer must be a Regularizer or a callable (images, progress) -> images, got {type(value).__name__}"
         )
     return FunctionRegularizer(value)
@@ -121,15 +146,19 @@ class GaussianBlur(Regularizer):
     """Blur the image with a Gaussian whose sigma follows a schedule.
 
     Args:
-        sigma_start: sigma in pixels at the first step, or a :class:`Schedule`.
-        sigma_end: sigma at the last step (``None``: constant ``sigma_start``).
-        schedule: ``"linear"`` or ``"cosine"`` (or a Schedule class) from start to end.
+        sigma: sigma in pixels, in (0, :data:`MAX_SIGMA`]: a number, a pair
+            ``(start, end)`` for a ``schedule`` ramp, or a :class:`Schedule`.
+        schedule: ``"linear"`` or ``"cosine"`` (or a two-ended Schedule class) for a pair.
         truncate: the kernel reaches ``truncate`` sigmas, as in scipy.
         mode: boundary mode (scipy's names, :data:`~revelio.core.filters.PADDING_MODES`).
         every: blur every ``every`` steps.
 
     The kernel is computed from sigma at each application (``2 * int(truncate * sigma
-    + 0.5) + 1`` taps), unlike PytorchRevelio's fixed 3x3 kernel with zero padding.
+    + 0.5) + 1`` taps), unlike PytorchRevelio's fixed 3x3 kernel with zero padding; the
+    largest kernel of the schedule must fit the image.
+
+    Raises:
+        SettingError: sigma outside (0, MAX_SIGMA], truncate not in (0, 16], or an unknown mode.
 
     Øygard 2015, "Visualizing GoogLeNet Classes"; Yosinski et al. 2015,
     "Understanding Neural Networks Through Deep Visualization".
@@ -137,8 +166,7 @@ class GaussianBlur(Regularizer):
 
     def __init__(
         self,
-        sigma_start: float | Schedule = 1.0,
-        sigma_end: float | None = None,
+        sigma: ScheduleSpec = 1.0,
         *,
         schedule: str | type[Schedule] = "linear",
         truncate: float = 4.0,
@@ -146,14 +174,20 @@ class GaussianBlur(Regularizer):
         every: int = 1,
     ) -> None:
         super().__init__(every=every)
-        self.sigma = ramp(sigma_start, sigma_end, schedule, "sigma")
-        _check_nonnegative(self.sigma, "sigma")
-        gaussian_blur(torch.zeros(1, 1, 1, 1), 0.0, truncate, mode)  # checks truncate and mode now
-        self.truncate = truncate
-        self.mode = mode
+        self.sigma = as_schedule(sigma, "sigma", schedule)
+        check_range(self.sigma, "sigma", 0.0, MAX_SIGMA, low_open=True)
+        self.truncate = check_number(truncate, "truncate", 0.0, 16.0, low_open=True)
+        self.mode = check_choice(mode, "mode", PADDING_MODES)
 
     def __call__(self, images: Tensor, progress: float) -> Tensor:
         return gaussian_blur(images, self.sigma(progress), self.truncate, self.mode)
+
+    def kernel_size(self) -> int:
+        """Taps of the widest kernel of the schedule (at its largest end)."""
+        return gaussian_kernel1d(max(self.sigma.start, self.sigma.end), self.truncate).numel()
+
+    def check(self, size: tuple[int, int]) -> None:
+        _check_fits(self.kernel_size(), size, f"{self!r}: its kernel", "a smaller sigma or truncate")
 
     def _settings(self) -> dict[str, Any]:
         return {"sigma": self.sigma, "truncate": self.truncate, "mode": self.mode, **super()._settings()}
@@ -163,12 +197,12 @@ class BilateralBlur(Regularizer):
     """Edge-preserving blur: smooths flat regions, keeps edges; sigmas follow schedules.
 
     Args:
-        kernel_size: window diameter (odd); the window is a disc of radius
-            ``kernel_size // 2``, as in OpenCV.
-        sigma_space: spatial sigma in pixels: a number, a :class:`Schedule`, or a pair
-            ``(start, end)`` for a ``schedule`` ramp.
+        kernel_size: window diameter (odd, at most the image's side); the window is a
+            disc of radius ``kernel_size // 2``, as in OpenCV.
+        sigma_space: spatial sigma in pixels, in (0, :data:`MAX_SIGMA`]: a number, a
+            pair ``(start, end)`` for a ``schedule`` ramp, or a :class:`Schedule`.
         sigma_color: colour sigma in image units ([0, 1] images: OpenCV's
-            ``sigmaColor / 255`` on 8-bit images), same forms as ``sigma_space``.
+            ``sigmaColor / 255`` on 8-bit images), in (0, 100]; same forms.
         schedule: ``"linear"`` or ``"cosine"`` for the pairs.
         distance: colour distance over all channels: ``"l1"`` (OpenCV's) or ``"l2"``.
         mode: boundary mode; ``"mirror"`` is OpenCV's default border.
@@ -177,6 +211,9 @@ class BilateralBlur(Regularizer):
     Runs in torch on the images' device, the whole batch at once; PytorchRevelio
     copies every image to the CPU for OpenCV and back at every step.
 
+    Raises:
+        SettingError: a setting out of range, an even kernel, an unknown distance or mode.
+
     Tyka 2016, "Class visualization with bilateral filters"; Tomasi and Manduchi 1998,
     "Bilateral Filtering for Gray and Color Images".
     """
@@ -184,8 +221,8 @@ class BilateralBlur(Regularizer):
     def __init__(
         self,
         kernel_size: int = 5,
-        sigma_space: float | Schedule | tuple[float, float] = (2.0, 1.0),
-        sigma_color: float | Schedule | tuple[float, float] = (0.5, 0.1),
+        sigma_space: ScheduleSpec = (2.0, 1.0),
+        sigma_color: ScheduleSpec = (0.5, 0.1),
         *,
         schedule: str | type[Schedule] = "linear",
         distance: str = "l1",
@@ -193,15 +230,15 @@ class BilateralBlur(Regularizer):
         every: int = 1,
     ) -> None:
         super().__init__(every=every)
-        self.kernel_size = kernel_size
-        self.sigma_space = _pair_schedule(sigma_space, schedule, "sigma_space")
-        self.sigma_color = _pair_schedule(sigma_color, schedule, "sigma_color")
-        for sched, name in ((self.sigma_space, "sigma_space"), (self.sigma_color, "sigma_color")):
-            if min(sched.start, sched.end) <= 0:
-                raise ValueError(f"{name} must stay > 0, got {sched!r}")
-        self.distance = distance
-        self.mode = mode
-        bilateral_blur(torch.zeros(1, 1, 1, 1), kernel_size, 1.0, 1.0, distance=distance, mode=mode)  # checks now
+        self.kernel_size = check_count(kernel_size, "kernel_size", minimum=1)
+        if kernel_size % 2 == 0:
+            raise SettingError(f"kernel_size must be an odd integer >= 1, got {kernel_size!r}")
+        self.sigma_space = as_schedule(sigma_space, "sigma_space", schedule)
+        self.sigma_color = as_schedule(sigma_color, "sigma_color", schedule)
+        check_range(self.sigma_space, "sigma_space", 0.0, MAX_SIGMA, low_open=True)
+        check_range(self.sigma_color, "sigma_color", 0.0, 100.0, low_open=True)
+        self.distance = check_choice(distance, "distance", ("l1", "l2"))
+        self.mode = check_choice(mode, "mode", PADDING_MODES)
 
     def __call__(self, images: Tensor, progress: float) -> Tensor:
         return bilateral_blur(
@@ -212,6 +249,9 @@ class BilateralBlur(Regularizer):
             distance=self.distance,
             mode=self.mode,
         )
+
+    def check(self, size: tuple[int, int]) -> None:
+        _check_fits(self.kernel_size, size, f"{self!r}: its kernel", "a smaller kernel_size")
 
     def _settings(self) -> dict[str, Any]:
         return {
@@ -224,72 +264,32 @@ class BilateralBlur(Regularizer):
         }
 
 
-class Jitter(Regularizer):
-    """Shift each image by a random offset before the forward pass (with wrap-around).
-
-    The gradient flows back through the shift, which for a pixel image is the classic
-    "roll, step, roll back" of deep dream. Each image draws its offsets from its own
-    generator, seeded from its seed, so a batch equals single runs.
-
-    Args:
-        max_shift: offsets are drawn uniformly from ``[-max_shift, max_shift]`` pixels
-            along each axis.
-        every: jitter every ``every`` steps (the other steps see the image unshifted).
-
-    Mordvintsev, Olah and Tyka 2015, "Inceptionism: Going Deeper into Neural Networks".
-    """
-
-    stage: ClassVar[Stage] = "input"
-
-    def __init__(self, max_shift: int = 8, *, every: int = 1) -> None:
-        super().__init__(every=every)
-        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-            raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}")
-        self.max_shift = max_shift
-        self._generators: list[torch.Generator] = []
-
-    def start(self, seeds: Sequence[int]) -> None:
-        # A CPU generator per image, apart from the one that drew the image's start noise.
-        self._generators = [torch.Generator().manual_seed(_JITTER_SEED_OFFSET + int(seed)) for seed in seeds]
-
-    def __call__(self, images: Tensor, progress: float) -> Tensor:
-        if self.max_shift == 0:
-            return images
-        if len(self._generators) != images.shape[0]:
-            self.start(range(images.shape[0]))
-        span = 2 * self.max_shift + 1
-        shifted = []
-        for image, generator in zip(images, self._generators):
-            dy, dx = (torch.randint(span, (2,), generator=generator) - self.max_shift).tolist()
-            shifted.append(torch.roll(image, shifts=(dy, dx), dims=(-2, -1)))
-        return torch.stack(shifted)
-
-    def _settings(self) -> dict[str, Any]:
-        return {"max_shift": self.max_shift, **super()._settings()}
-
-
-_JITTER_SEED_OFFSET = 0x5EED
-
-
 class L2Decay(Regularizer):
     """Pull the image towards a neutral grey: ``x <- center + (1 - rate) (x - center)``.
 
     The update that L2 regularisation of the image's distance from ``center`` gives.
 
     Args:
-        rate: fraction removed per application, in [0, 1); a number or a Schedule.
-        center: the neutral value ([0, 1] images: 0.5).
+        rate: fraction removed per application, in [0, 1): a number, a pair
+            ``(start, end)`` or a Schedule.
+        schedule: the ramp of a pair.
+        center: the neutral value ([0, 1] images: 0.5), in [0, 1].
         every: decay every ``every`` steps.
+
+    Raises:
+        SettingError: ``rate`` outside [0, 1) or ``center`` outside [0, 1].
 
     Yosinski et al. 2015, "Understanding Neural Networks Through Deep Visualization".
     """
 
-    def __init__(self, rate: float | Schedule = 0.01, *, center: float = 0.5, every: int = 1) -> None:
+    def __init__(
+        self, rate: ScheduleSpec = 0.01, *, schedule: str | type[Schedule] = "linear", center: float = 0.5,
+        every: int = 1,
+    ) -> None:
         super().__init__(every=every)
-        self.rate = as_schedule(rate, "rate")
-        if not (0 <= self.rate.start < 1 and 0 <= self.rate.end < 1):
-            raise ValueError(f"rate must stay in [0, 1), got {self.rate!r}")
-        self.center = float(center)
+        self.rate = as_schedule(rate, "rate", schedule)
+        check_range(self.rate, "rate", 0.0, 1.0, high_open=True)
+        self.center = check_number(center, "center", 0.0, 1.0)
 
     def __call__(self, images: Tensor, progress: float) -> Tensor:
         keep = 1.0 - self.rate(progress)
@@ -304,21 +304,27 @@ class Clip(Regularizer):
     has a norm below the ``percentile``-th percentile of its image.
 
     Args:
-        percentile: in [0, 100): that share of each image's pixels is reset; a number
-            or a Schedule.
-        center: the neutral value ([0, 1] images: 0.5).
+        percentile: in [0, 100): that share of each image's pixels is reset; a number,
+            a pair ``(start, end)`` or a Schedule.
+        schedule: the ramp of a pair.
+        center: the neutral value ([0, 1] images: 0.5), in [0, 1].
         every: clip every ``every`` steps.
+
+    Raises:
+        SettingError: ``percentile`` outside [0, 100) or ``center`` outside [0, 1].
 
     Yosinski et al. 2015, "Understanding Neural Networks Through Deep Visualization"
     (clipping pixels with small norm).
     """
 
-    def __init__(self, percentile: float | Schedule = 10.0, *, center: float = 0.5, every: int = 1) -> None:
+    def __init__(
+        self, percentile: ScheduleSpec = 10.0, *, schedule: str | type[Schedule] = "linear", center: float = 0.5,
+        every: int = 1,
+    ) -> None:
         super().__init__(every=every)
-        self.percentile = as_schedule(percentile, "percentile")
-        if not (0 <= self.percentile.start < 100 and 0 <= self.percentile.end < 100):
-            raise ValueError(f"percentile must stay in [0, 100), got {self.percentile!r}")
-        self.center = float(center)
+        self.percentile = as_schedule(percentile, "percentile", schedule)
+        check_range(self.percentile, "percentile", 0.0, 100.0, high_open=True)
+        self.center = check_number(center, "center", 0.0, 1.0)
 
     def __call__(self, images: Tensor, progress: float) -> Tensor:
         percentile = self.percentile(progress)
@@ -332,14 +338,50 @@ class Clip(Regularizer):
         return {"percentile": self.percentile, "center": self.center, **super()._settings()}
 
 
-def _pair_schedule(value: float | Schedule | tuple[float, float], kind: str | type[Schedule], name: str) -> Schedule:
-    if isinstance(value, tuple):
-        if len(value) != 2:
-            raise ValueError(f"{name} as a tuple must be (start, end), got {value!r}")
-        return ramp(value[0], value[1], kind, name)
-    return ramp(value, None, kind, name)
+# -- setting checks shared by the regularizers and transforms -----------------------------
 
 
-def _check_nonnegative(schedule: Schedule, name: str) -> None:
-    if min(schedule.start, schedule.end) < 0 or not math.isfinite(schedule.start + schedule.end):
-        raise ValueError(f"{name} must stay >= 0, got {schedule!r}")
+def check_count(value: int, name: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """``value`` as an integer in ``[minimum, maximum]``.
+
+    Raises:
+        SettingTypeError: not an integer (a bool is refused too).
+        SettingError: out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise SettingTypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    if value < minimum or (maximum is not None and value > maximum):
+        upper = f" and <= {maximum}" if maximum is not None else ""
+        raise SettingError(f"{name} must be an integer >= {minimum}{upper}, got {value!r}")
+    return value
+
+
+def check_number(value: float, name: str, low: float, high: float, *, low_open: bool = False) -> float:
+    """``value`` as a finite float in ``[low, high]`` (``(low, high]`` with ``low_open``).
+
+    Raises:
+        SettingTypeError: not a number.
+        SettingError: not finite or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SettingTypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
+    check_range(as_schedule(float(value), name), name, low, high, low_open=low_open)
+    return float(value)
+
+
+def check_choice(value: str, name: str, choices: Sequence[str]) -> str:
+    """``value`` if it is one of ``choices``.
+
+    Raises:
+        SettingError: it is not.
+    """
+    if value not in choices:
+        raise SettingError(f"{name} must be one of {tuple(choices)}, got {value!r}")
+    return value
+
+
+def _check_fits(extent: int, size: tuple[int, int], what: str, fix: str) -> None:
+    if extent > min(size):
+        raise SettingError(
+            f"{what} spans {extent} pixels, more than the {size[0]}x{size[1]} image; use {fix} or larger images"
+        )

@@ -4,13 +4,16 @@ A regularizer's strength (a blur's sigma, a decay rate) and the learning rate ca
 change over the run: Øygard (2015) blurs strongly at first and less at the end. A
 schedule is a small object, ``value = schedule(progress)``, with ``progress`` in
 [0, 1] (0 at the first step, 1 at the last). A plain number is a constant schedule
-wherever a schedule is accepted.
+wherever a schedule is accepted, and a pair ``(start, end)`` is a ramp: every setting
+that follows a schedule takes the same three forms (:func:`as_schedule`).
 """
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+
+from revelio.errors import SettingError, SettingTypeError
 
 
 class Schedule(ABC):
@@ -89,43 +92,65 @@ class Cosine(_TwoEnded):
 SCHEDULES: dict[str, type[Schedule]] = {"linear": Linear, "cosine": Cosine}
 """Two-ended schedules by name, for ``schedule="linear"`` style arguments."""
 
+ScheduleSpec = float | tuple[float, float] | Schedule
+"""How every schedule-taking setting is given: a number (constant), a pair ``(start, end)``
+(a ramp of the kind the setting's ``schedule=`` names), or a :class:`Schedule`."""
 
-def as_schedule(value: float | Schedule, name: str = "value") -> Schedule:
-    """Return ``value`` as a :class:`Schedule` (a number becomes :class:`Constant`).
+
+def as_schedule(value: ScheduleSpec, name: str = "value", kind: str | type[Schedule] = "linear") -> Schedule:
+    """Return ``value`` as a :class:`Schedule`: a number is :class:`Constant`, ``(start, end)`` a ramp of ``kind``.
+
+    Args:
+        value: a number, a pair ``(start, end)``, or a schedule (returned as it is).
+        name: the setting's name, for messages.
+        kind: the ramp for pairs: ``"linear"``, ``"cosine"``, or a two-ended Schedule class.
 
     Raises:
-        TypeError: ``value`` is neither a number nor a schedule.
+        SettingTypeError: ``value`` is none of these.
+        SettingError: a number that is not finite, a pair that is not two numbers, or an unknown ``kind``.
     """
     if isinstance(value, Schedule):
         return value
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise SettingError(f"{name} as a pair must be (start, end), got {value!r}")
+        ramp = _ramp_class(kind)
+        return ramp(_check_number(value[0], f"{name} start"), _check_number(value[1], f"{name} end"))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number or a Schedule (Constant, Linear, Cosine), got {type(value).__name__}")
-    return Constant(float(value))
+        raise SettingTypeError(
+            f"{name} must be a number, a pair (start, end) or a Schedule (Constant, Linear, Cosine), "
+            f"got {type(value).__name__}"
+        )
+    return Constant(_check_number(value, name))
 
 
-def ramp(start: float | Schedule, end: float | None, kind: str | type[Schedule], name: str) -> Schedule:
-    """The schedule from ``start`` to ``end`` of the given kind (``"linear"``, ``"cosine"``).
-
-    ``start`` may already be a schedule, in which case ``end`` must be ``None``; a
-    ``None`` end means constant.
+def check_range(
+    schedule: Schedule, name: str, low: float, high: float, *, low_open: bool = False, high_open: bool = False
+) -> None:
+    """Refuse a schedule whose start or end lies outside ``[low, high]`` (open ends where asked).
 
     Raises:
-        ValueError: ``kind`` is not a known schedule, or both a schedule and an end were given.
+        SettingError: naming the setting, the allowed range and the schedule.
     """
-    if isinstance(start, Schedule):
-        if end is not None:
-            raise ValueError(f"{name}_start is already a schedule ({start!r}); leave {name}_end out")
-        return start
-    if end is None:
-        return as_schedule(start, f"{name}_start")
+    for value in (schedule.start, schedule.end):
+        below = value <= low if low_open else value < low
+        above = value >= high if high_open else value > high
+        if below or above or not math.isfinite(value):
+            interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise SettingError(f"{name} must stay in {interval}, got {schedule!r}")
+
+
+def _ramp_class(kind: str | type[Schedule]) -> type[Schedule]:
     if isinstance(kind, str):
         if kind not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {sorted(SCHEDULES)} or a Schedule class, got {kind!r}")
-        kind = SCHEDULES[kind]
-    return kind(_check_number(start, f"{name}_start"), _check_number(end, f"{name}_end"))
+            raise SettingError(f"schedule must be one of {sorted(SCHEDULES)} or a Schedule class, got {kind!r}")
+        return SCHEDULES[kind]
+    if isinstance(kind, type) and issubclass(kind, _TwoEnded):
+        return kind
+    raise SettingError(f"schedule must be one of {sorted(SCHEDULES)} or a two-ended Schedule class, got {kind!r}")
 
 
 def _check_number(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+        raise SettingError(f"{name} must be a finite number, got {value!r}")
     return float(value)

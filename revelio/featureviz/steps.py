@@ -12,6 +12,9 @@ from typing import Any
 
 from torch import Tensor
 
+from revelio.errors import SettingError
+from revelio.featureviz.arguments import by_name
+
 
 class StepRule(ABC):
     """Base class: ``direction = rule.direction(gradient, state)``.
@@ -44,7 +47,7 @@ class NormalizedGradient(StepRule):
 
     def __init__(self, eps: float = 1e-8) -> None:
         if not eps >= 0:
-            raise ValueError(f"eps must be >= 0, got {eps!r}")
+            raise SettingError(f"eps must be >= 0, got {eps!r}")
         self.eps = eps
 
     def direction(self, gradient: Tensor, state: dict[str, Any]) -> Tensor:
@@ -69,9 +72,9 @@ class Adam(StepRule):
 
     def __init__(self, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
         if len(betas) != 2 or not all(0 <= beta < 1 for beta in betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+            raise SettingError(f"betas must be two numbers in [0, 1), got {betas!r}")
         if not eps > 0:
-            raise ValueError(f"eps must be > 0, got {eps!r}")
+            raise SettingError(f"eps must be > 0, got {eps!r}")
         self.betas = (float(betas[0]), float(betas[1]))
         self.eps = eps
 
@@ -101,13 +104,7 @@ def as_step_rule(step: str | StepRule) -> StepRule:
     """Return ``step`` as a :class:`StepRule` (``"normalized"`` or ``"adam"`` by name).
 
     Raises:
-        ValueError: an unknown name.
-        TypeError: neither a name nor a StepRule.
+        SettingError: an unknown name.
+        SettingTypeError: neither a name nor a StepRule.
     """
-    if isinstance(step, StepRule):
-        return step
-    if isinstance(step, str):
-        if step not in STEP_RULES:
-            raise ValueError(f"step must be one of {sorted(STEP_RULES)} or a StepRule, got {step!r}")
-        return STEP_RULES[step]()
-    raise TypeError(f"step must be a name ({', '.join(sorted(STEP_RULES))}) or a StepRule, got {type(step).__name__}")
+    return by_name(step, StepRule, STEP_RULES, "step")

@@ -2,7 +2,9 @@
 
 - :func:`load` gives a bundled model: ``load("shapes")`` is a small ReLU CNN trained
   on the :mod:`~revelio.zoo.shapes` dataset (two objects per image, pixel masks
-  known), whose weights ship with the package.
+  known), whose weights ship with the package; ``load("shapes-resnet")`` a second,
+  independent one (a residual network, another seed), which checks that what the
+  first shows is a picture, not its own adversarial pattern.
 - :func:`revelio.zoo.torchvision.build` gives any torchvision classifier by name, or
   a model of yours from ``"package.module:factory"``.
 
@@ -26,7 +28,7 @@ import torch
 
 from revelio.errors import ModelNotFoundError, WeightsError
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel
-from revelio.zoo.models import ShapesCNN
+from revelio.zoo.models import ShapesCNN, ShapesResNet
 from revelio.zoo.shapes import (
     CLASS_NAMES,
     IMAGE_SIZE,
@@ -43,33 +45,49 @@ from revelio.zoo.shapes import (
 SHAPES_WEIGHTS = "shapes_cnn.pt"
 """File name of the shapes CNN's weights inside ``revelio/zoo/weights/``."""
 
+SHAPES_RESNET_WEIGHTS = "shapes_resnet.pt"
+"""File name of the second shapes model's weights inside ``revelio/zoo/weights/``."""
 
-def _load_shapes(device: str | torch.device) -> ZooModel:
-    resource = resources.files("revelio.zoo").joinpath("weights", SHAPES_WEIGHTS)
+
+def _load_bundled(
+    name: str, network: torch.nn.Module, weights: str, gradcam_layer: str, device: str | torch.device
+) -> ZooModel:
+    resource = resources.files("revelio.zoo").joinpath("weights", weights)
     if not resource.is_file():
+        flag = "" if name == "shapes" else f" --model {name}"
         raise WeightsError(
-            f"the shapes weights file revelio/zoo/weights/{SHAPES_WEIGHTS} is missing from this installation; "
-            "remake it with `python -m revelio.zoo.train` (a few minutes on CPU)"
+            f"the {name} weights file revelio/zoo/weights/{weights} is missing from this installation; "
+            f"remake it with `python -m revelio.zoo.train{flag}` (a few minutes on CPU)"
         )
     with resource.open("rb") as file:
         state = torch.load(file, map_location="cpu", weights_only=True)
-    model = ShapesCNN()
-    model.load_state_dict(state)
+    network.load_state_dict(state)
     return ZooModel(
-        model=model.eval().to(device),
-        name="shapes",
+        model=network.eval().to(device),
+        name=name,
         input_size=(IMAGE_SIZE, IMAGE_SIZE),
         mean=MEAN,
         std=STD,
         class_names=CLASS_NAMES,
         resize_size=None,
-        gradcam_layer="block3",
+        gradcam_layer=gradcam_layer,
         multi_label=True,
-        weights=f"revelio/zoo/weights/{SHAPES_WEIGHTS}",
+        weights=f"revelio/zoo/weights/{weights}",
     )
 
 
-BUNDLED: dict[str, Callable[[str | torch.device], ZooModel]] = {"shapes": _load_shapes}
+def _load_shapes(device: str | torch.device) -> ZooModel:
+    return _load_bundled("shapes", ShapesCNN(), SHAPES_WEIGHTS, "block3", device)
+
+
+def _load_shapes_resnet(device: str | torch.device) -> ZooModel:
+    return _load_bundled("shapes-resnet", ShapesResNet(), SHAPES_RESNET_WEIGHTS, "stage2", device)
+
+
+BUNDLED: dict[str, Callable[[str | torch.device], ZooModel]] = {
+    "shapes": _load_shapes,
+    "shapes-resnet": _load_shapes_resnet,
+}
 """Bundled models by name, each a function of the device."""
 
 
@@ -77,7 +95,7 @@ def load(name: str = "shapes", device: str | torch.device = "cpu") -> ZooModel:
     """Load a bundled model with its trained weights.
 
     Args:
-        name: a bundled model's name (:data:`BUNDLED`): ``"shapes"``.
+        name: a bundled model's name (:data:`BUNDLED`): ``"shapes"`` or ``"shapes-resnet"``.
         device: where to put the model.
 
     Returns:
@@ -105,11 +123,13 @@ __all__ = [
     "IMAGENET_STD",
     "IMAGE_SIZE",
     "MEAN",
-    "STD",
+    "SHAPES_RESNET_WEIGHTS",
     "SHAPES_WEIGHTS",
+    "STD",
     "ShapesBatch",
     "ShapesCNN",
     "ShapesDataset",
+    "ShapesResNet",
     "ShapesSample",
     "ZooModel",
     "load",

@@ -105,3 +105,64 @@ class ShapesCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.block3(self.block2(self.block1(x)))
         return self.head(self.pool(x).flatten(1))
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 conv-BN stages with an identity shortcut: ``relu(x + bn(conv(relu(bn(conv(x))))))``."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv1 = _conv(channels, channels)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = _conv(channels, channels)
+        self.bn2 = nn.BatchNorm2d(channels)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(x + self.bn2(self.conv2(y)))
+
+
+class ShapesResNet(nn.Module):
+    """A small residual CNN for 64x64 shapes images: the second, independent shapes model.
+
+    Another architecture than :class:`ShapesCNN` (a 5x5 stem, residual blocks, a strided
+    convolution instead of the second pooling), trained from another seed: a picture
+    that both recognise is less likely an adversarial pattern of one of them. Layout::
+
+        stem    conv5x5(3->24) BN ReLU maxpool              -> 24 x 32 x 32
+        stage1  residual block (24)                         -> 24 x 32 x 32
+        down    conv3x3 stride 2 (24->48) BN ReLU           -> 48 x 16 x 16
+        stage2  residual block (48)                         -> 48 x 16 x 16
+        pool    global average pooling                      -> 48
+        head    linear(48->6): multi-label logits
+
+    Args:
+        num_classes: outputs of the head (multi-label logits, pre-sigmoid).
+        widths: channels of ``stage1`` and ``stage2``.
+
+    Example:
+        >>> ShapesResNet()(torch.zeros(2, 3, 64, 64)).shape
+        torch.Size([2, 6])
+    """
+
+    def __init__(self, num_classes: int = len(CLASS_NAMES), widths: tuple[int, int] = (24, 48)) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(3, widths[0], kernel_size=5, padding=2, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),
+        )
+        self.stage1 = ResidualBlock(widths[0])
+        self.down = nn.Sequential(
+            nn.Conv2d(widths[0], widths[1], kernel_size=3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(widths[1]),
+            nn.ReLU(inplace=True),
+        )
+        self.stage2 = ResidualBlock(widths[1])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(widths[1], num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.stage2(self.down(self.stage1(self.stem(x))))
+        return self.head(self.pool(x).flatten(1))

@@ -1,7 +1,9 @@
-"""Train the shapes CNN, deterministically, on CPU.
+"""Train the bundled shapes models, deterministically, on CPU.
 
 Run ``python -m revelio.zoo.train`` to remake the weights that ship in
-``revelio/zoo/weights/shapes_cnn.pt`` (two to three minutes on two CPU cores), or
+``revelio/zoo/weights/shapes_cnn.pt`` (two to three minutes on two CPU cores),
+``python -m revelio.zoo.train --model shapes-resnet`` for the second model's
+(``shapes_resnet.pt``: another architecture, another seed), or
 ``python -m revelio.zoo.train --smoke --out /tmp/w.pt`` for a run of a few seconds.
 
 Every epoch trains on freshly generated images (dataset seed ``TRAIN_SEED + epoch``);
@@ -24,7 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from revelio.zoo.models import ShapesCNN
+from revelio.errors import ModelNotFoundError
+from revelio.zoo.models import ShapesCNN, ShapesResNet
 from revelio.zoo.shapes import make_batch, normalize
 
 TRAIN_SEED = 1_000
@@ -55,9 +58,25 @@ FULL = TrainConfig()
 SMOKE = TrainConfig(epochs=2, images_per_epoch=256, batch_size=64, validation_images=128, threads=1)
 
 
-def default_weights_path() -> Path:
-    """Where the shipped weights live in the source tree: ``revelio/zoo/weights/shapes_cnn.pt``."""
-    return Path(str(resources.files("revelio.zoo").joinpath("weights", "shapes_cnn.pt")))
+@dataclass(frozen=True)
+class Architecture:
+    """A bundled model that this module trains: its class, weights file and full configuration."""
+
+    build: Callable[[], nn.Module]
+    weights: str
+    config: TrainConfig
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "shapes": Architecture(ShapesCNN, "shapes_cnn.pt", FULL),
+    "shapes-resnet": Architecture(ShapesResNet, "shapes_resnet.pt", replace(FULL, seed=1)),
+}
+"""The bundled models by name (:data:`revelio.zoo.BUNDLED`); ``--model NAME`` trains one."""
+
+
+def default_weights_path(model: str = "shapes") -> Path:
+    """Where the shipped weights of ``model`` live in the source tree: ``revelio/zoo/weights/<file>``."""
+    return Path(str(resources.files("revelio.zoo").joinpath("weights", ARCHITECTURES[model].weights)))
 
 
 @torch.no_grad()
@@ -98,15 +117,22 @@ def fresh_images(config: TrainConfig) -> EpochData:
 
 
 def train(
-    config: TrainConfig = FULL, out: str | Path | None = None, log=print, data: EpochData | None = None
-) -> ShapesCNN:
-    """Train a :class:`ShapesCNN` with ``config``; save its ``state_dict`` to ``out`` when given.
+    config: TrainConfig = FULL,
+    out: str | Path | None = None,
+    log=print,
+    data: EpochData | None = None,
+    *,
+    model: str = "shapes",
+) -> nn.Module:
+    """Train the bundled ``model`` (:data:`ARCHITECTURES`) with ``config``; save its ``state_dict`` to ``out`` when given.
 
     Adam with a one-cycle learning-rate schedule, binary cross-entropy on the logits.
     ``data`` gives each epoch's training set (default :func:`fresh_images`; the sanity
     checks pass permuted labels). The global torch settings it changes (threads,
     deterministic algorithms, seed) are restored afterwards.
     """
+    if model not in ARCHITECTURES:
+        raise ModelNotFoundError(f"model must be one of {', '.join(ARCHITECTURES)}, got {model!r}")
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory
@@ -116,7 +142,7 @@ def train(
     torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors costs ~20%
     torch.manual_seed(config.seed)
     try:
-        model = _train(config, log, data or fresh_images(config))
+        network = _train(config, log, data or fresh_images(config), ARCHITECTURES[model].build)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -125,20 +151,20 @@ def train(
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), out)
+        torch.save(network.state_dict(), out)
         log(f"wrote {out} ({out.stat().st_size / 1024:.0f} KiB)")
-    return model
+    return network
 
 
-def _train(config: TrainConfig, log, data: EpochData) -> ShapesCNN:
-    model = ShapesCNN()
+def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Module]) -> nn.Module:
+    model = build()
     steps_per_epoch = config.images_per_epoch // config.batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.2
     )
     parameters = sum(p.numel() for p in model.parameters())
-    log(f"training ShapesCNN ({parameters} parameters) for {config.epochs} epochs of {config.images_per_epoch} images")
+    log(f"training {type(model).__name__} ({parameters} parameters) for {config.epochs} epochs of {config.images_per_epoch} images")
     started = time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
@@ -163,8 +189,10 @@ def _train(config: TrainConfig, log, data: EpochData) -> ShapesCNN:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m revelio.zoo.train [--out PATH] [--epochs N] [--smoke]``."""
+    """Command line: ``python -m revelio.zoo.train [--model NAME] [--out PATH] [--epochs N] [--smoke]``."""
     parser = argparse.ArgumentParser(prog="python -m revelio.zoo.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="shapes", choices=list(ARCHITECTURES),
+                        help="the bundled model to train (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the state_dict (default: the shipped weights file)")
     parser.add_argument("--smoke", action="store_true", help="a tiny run of a few seconds, for tests")
     parser.add_argument("--epochs", type=int, help="number of epochs")
@@ -174,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, help="seed of the weight initialisation")
     parser.add_argument("--threads", type=int, help="torch CPU threads (results depend on it)")
     args = parser.parse_args(argv)
-    config = SMOKE if args.smoke else FULL
+    config = SMOKE if args.smoke else ARCHITECTURES[args.model].config
     overrides = {
         "epochs": args.epochs,
         "images_per_epoch": args.images_per_epoch,
@@ -186,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = replace(config, **{key: value for key, value in overrides.items() if value is not None})
     if config.epochs < 1 or config.images_per_epoch < config.batch_size or config.batch_size < 2:
         parser.error("need --epochs >= 1 and --images-per-epoch >= --batch-size >= 2")
-    train(config, out=args.out if args.out is not None else default_weights_path())
+    train(config, out=args.out if args.out is not None else default_weights_path(args.model), model=args.model)
     return 0
 
 

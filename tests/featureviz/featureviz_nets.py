@@ -47,3 +47,18 @@ def natural_images(n: int, size: int, seed: int = 0) -> torch.Tensor:
     low = images.flatten(1).min(1).values.view(-1, 1, 1, 1)
     high = images.flatten(1).max(1).values.view(-1, 1, 1, 1)
     return (images - low) / (high - low)
+
+
+def grey_cnn(seed: int = 0) -> nn.Module:
+    """A random-weight ReLU CNN for 1-channel (grayscale) 32-64 px inputs; conv layers "0" and "2", 4 logits."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Conv2d(1, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(8, 8, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(8, 4),
+        ).eval()

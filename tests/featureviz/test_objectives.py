@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from revelio import errors
+from revelio.core import LayerCapture, resolve_layer
 from revelio.errors import LayerNotFoundError
 from revelio.featureviz import (
     ActivationMaximization,
@@ -14,6 +15,9 @@ from revelio.featureviz import (
     channel,
     class_logit,
     deepdream,
+    direction,
+    diversity,
+    interpolate,
     neuron,
 )
 from revelio.featureviz.objectives import OUTPUT, Scaled, Sum
@@ -160,3 +164,105 @@ def test_objective_sees_the_true_layer_output_before_an_inplace_relu(cnn):
         expected = conv0[:, 5].mean() + cnn[3](cnn[2](torch.relu(conv0)))[:, 1].mean()
     assert conv0[:, 5].min() < 0  # so a rectified value would differ
     torch.testing.assert_close(result.history[0, 0], expected)
+
+
+# -- one argument order; direction -------------------------------------------------------------------
+
+
+def test_every_objective_takes_the_layer_first_and_class_logit_names_it():
+    assert channel("c", 2).layer == "c" and neuron("c", 2).layer == "c"
+    assert class_logit(3, layer="fc").layer == "fc" and class_logit(3).layer == OUTPUT
+    with pytest.raises(TypeError):
+        class_logit(3, "fc")  # the layer is a keyword: a positional second argument is refused
+    from revelio.featureviz import ClassLogit, Direction
+
+    assert ClassLogit("fc", 3).units == (3,) and Direction("c", [1.0, 0.0, 0.0]).layer == "c"
+
+
+def test_direction_is_the_mean_projection_on_the_unit_vector():
+    vector = torch.tensor([1.0, -2.0, 2.0])
+    values = direction("c", vector)({"c": ACT})
+    expected = torch.einsum("nkhw,k->nhw", ACT, vector / 3.0).mean(dim=(1, 2))
+    torch.testing.assert_close(values, expected)
+    # a one-hot direction is the channel
+    torch.testing.assert_close(direction("c", [0.0, 5.0, 0.0])({"c": ACT}), channel("c", 1)({"c": ACT}))
+    # one direction per image: a batch
+    per_image = direction("fc", [[1.0, 0.0], [0.0, 1.0]])
+    linear = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
+    assert per_image.num_images == 2
+    torch.testing.assert_close(per_image({"fc": linear}), torch.tensor([1.0, 4.0]))
+
+
+@pytest.mark.parametrize(
+    ("vector", "error", "match"),
+    [
+        ([0.0, 0.0, 0.0], errors.SettingError, "must not be zero"),
+        ([[1.0]], None, None),
+        ([1, 2, 3], errors.SettingError, "float"),
+        ([float("nan"), 1.0, 1.0], errors.SettingError, "NaN"),
+        ("north", errors.SettingTypeError, "tensor or a list"),
+    ],
+)
+def test_direction_refuses_bad_vectors(vector, error, match):
+    if error is None:
+        direction("c", vector)
+        return
+    with pytest.raises(error, match=match):
+        direction("c", vector)
+
+
+def test_direction_is_checked_against_the_layer():
+    with pytest.raises(errors.SettingError, match="has 3 channels but the vector has 2"):
+        direction("c", [1.0, 0.0]).check({"c": (1, 3, 4, 4)})
+
+
+# -- diversity and interpolation --------------------------------------------------------------------------
+
+
+def test_diversity_is_minus_the_mean_cosine_similarity_of_gram_matrices_computed_by_hand():
+    acts = torch.randn(3, 4, 5, 5, generator=torch.Generator().manual_seed(0))
+    grams = [a.flatten(1) @ a.flatten(1).T / 25 for a in acts]
+
+    def cosine(a, b):
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    expected = [-(sum(cosine(grams[i], grams[j]) for j in range(3) if j != i) / 2) for i in range(3)]
+    torch.testing.assert_close(diversity("c")({"c": acts}), torch.tensor(expected), atol=1e-6, rtol=1e-6)
+    assert float(diversity("c")({"c": acts[:1]})) == 0.0
+    assert diversity("c").labels(2) == ("c:diversity", "c:diversity")
+
+
+def test_diversity_pushes_the_images_of_one_unit_apart(cnn):
+    am = ActivationMaximization(cnn, image_size=24)
+
+    def similarity(result):  # mean pairwise Gram cosine similarity at layer "3": minus the mean diversity value
+        with torch.no_grad(), LayerCapture([resolve_layer(cnn, "3")], stop=True) as capture:
+            capture.forward(cnn, result.images)
+        return -float(diversity("3")({"3": capture["3"]}).mean())
+
+    alone = am.visualize(channel("6", 3), steps=24, seed=[5, 6, 7])
+    apart = am.visualize(channel("6", 3) + 20.0 * diversity("3"), steps=24, seed=[5, 6, 7])
+    assert similarity(apart) < similarity(alone) - 0.05
+
+
+def test_interpolation_weights_go_from_start_to_end():
+    acts = {"c": torch.randn(4, 3, 2, 2)}
+    a, b = channel("c", 0), channel("c", 2)
+    values = interpolate(a, b, 4)(acts)
+    t = torch.tensor([0.0, 1 / 3, 2 / 3, 1.0])
+    torch.testing.assert_close(values, (1 - t) * a(acts) + t * b(acts))
+    objective = interpolate(a, b, 4)
+    assert objective.num_images == 4 and set(objective.layers) == {"c"}
+    assert objective.labels(4)[0] == "1.00 c:channel 0 + 0.00 c:channel 2"
+    assert objective.units_needed("c") == (0, 2)
+    with pytest.raises(errors.SettingError, match="n must be an integer >= 2"):
+        interpolate(a, b, 1)
+    with pytest.raises(errors.SettingError, match="needs one unit"):
+        interpolate(channel("c", [0, 1]), b, 4)
+
+
+def test_an_interpolation_runs_as_one_batch(cnn):
+    result = ActivationMaximization(cnn, image_size=16).visualize(
+        interpolate(channel("6", 0), channel("6", 1), 3), steps=4, seed=[2, 2, 2]
+    )
+    assert result.images.shape == (3, 3, 16, 16) and len(result.units) == 3

@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 
+from revelio.core.filters import bilateral_blur, gaussian_blur
+from revelio.errors import SettingError, SettingTypeError
 from revelio.featureviz import (
     ActivationMaximization,
     BilateralBlur,
@@ -22,9 +24,8 @@ from revelio.featureviz import (
     channel,
     get_preset,
 )
-from revelio.core.filters import bilateral_blur, gaussian_blur
 from revelio.featureviz.regularizers import FunctionRegularizer, as_regularizer
-from revelio.featureviz.schedules import as_schedule, ramp
+from revelio.featureviz.schedules import as_schedule
 
 # -- schedules --------------------------------------------------------------------------------
 
@@ -38,15 +39,27 @@ def test_schedules_values():
     assert as_schedule(3)(0.7) == 3.0 and (cosine.start, cosine.end) == (2.0, cosine(1.0))
 
 
+def test_every_schedule_takes_a_number_a_pair_or_a_schedule():
+    assert repr(as_schedule(2, "sigma")) == "Constant(2.0)"
+    assert repr(as_schedule((2.0, 1.0), "sigma")) == "Linear(2.0, 1.0)"
+    assert repr(as_schedule((2.0, 1.0), "sigma", "cosine")) == "Cosine(2.0, 1.0)"
+    cosine = Cosine(2.0, 1.0)
+    assert as_schedule(cosine, "sigma") is cosine
+    # the regularizers all take the same three forms
+    for make in (lambda v: GaussianBlur(v), lambda v: BilateralBlur(3, v, v), lambda v: L2Decay(v), lambda v: Clip(v)):
+        for value in (0.2, (0.3, 0.1), Linear(0.3, 0.1)):
+            assert make(value) is not None
+
+
 def test_schedule_errors():
-    with pytest.raises(TypeError, match="number or a Schedule"):
+    with pytest.raises(SettingTypeError, match="number, a pair"):
         as_schedule("fast")
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(SettingError, match="finite"):
         Linear(float("inf"), 1.0)
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        ramp(1.0, 0.5, "exponential", "sigma")
-    with pytest.raises(ValueError, match="leave sigma_end out"):
-        ramp(Linear(1.0, 0.5), 0.2, "linear", "sigma")
+    with pytest.raises(SettingError, match="schedule must be one of"):
+        as_schedule((1.0, 0.5), "sigma", "exponential")
+    with pytest.raises(SettingError, match=r"\(start, end\)"):
+        as_schedule((1.0, 0.5, 0.2), "sigma")
 
 
 # -- each regularizer ---------------------------------------------------------------------------
@@ -54,12 +67,12 @@ def test_schedule_errors():
 
 def test_gaussian_blur_follows_its_sigma_schedule():
     images = torch.rand(2, 3, 12, 12)
-    blur = GaussianBlur(2.0, 1.0)
+    blur = GaussianBlur((2.0, 1.0))
     torch.testing.assert_close(blur(images, 0.5), gaussian_blur(images, 1.5))
     torch.testing.assert_close(GaussianBlur(Cosine(2.0, 1.0))(images, 0.5), gaussian_blur(images, 1.5))
     torch.testing.assert_close(GaussianBlur(0.7)(images, 0.9), gaussian_blur(images, 0.7))
     torch.testing.assert_close(
-        GaussianBlur(2.0, 1.0, schedule="cosine")(images, 0.2), gaussian_blur(images, Cosine(2.0, 1.0)(0.2))
+        GaussianBlur((2.0, 1.0), schedule="cosine")(images, 0.2), gaussian_blur(images, Cosine(2.0, 1.0)(0.2))
     )
 
 
@@ -97,20 +110,52 @@ def test_jitter_rolls_each_image_from_its_own_seed_and_passes_gradients():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: GaussianBlur(-1.0), "sigma must stay >= 0"),
+        (lambda: GaussianBlur(-1.0), r"sigma must stay in \(0, 256\]"),
+        (lambda: GaussianBlur(0.0), r"sigma must stay in \(0, 256\]"),
+        (lambda: GaussianBlur(1e200), r"sigma must stay in \(0, 256\]"),
+        (lambda: GaussianBlur((1.0, 0.0)), r"sigma must stay in \(0, 256\]"),
+        (lambda: GaussianBlur(float("nan")), "finite"),
+        (lambda: GaussianBlur(1.0, truncate=0.0), "truncate"),
         (lambda: GaussianBlur(1.0, mode="bogus"), "mode must be one of"),
         (lambda: BilateralBlur(4), "kernel_size must be an odd integer"),
-        (lambda: BilateralBlur(5, sigma_color=(0.3, 0.0)), "sigma_color must stay > 0"),
+        (lambda: BilateralBlur(5, sigma_color=(0.3, 0.0)), "sigma_color must stay in"),
+        (lambda: BilateralBlur(5, sigma_space=1e200), "sigma_space must stay in"),
         (lambda: BilateralBlur(5, sigma_space=(1.0, 2.0, 3.0)), r"\(start, end\)"),
+        (lambda: BilateralBlur(5, distance="l3"), "distance must be one of"),
         (lambda: Jitter(-1), "max_shift"),
+        (lambda: Jitter(2, mode="wrap"), "mode must be one of"),
         (lambda: L2Decay(1.0), r"rate must stay in \[0, 1\)"),
+        (lambda: L2Decay(0.1, center=2.0), "center"),
         (lambda: Clip(100.0), "percentile"),
         (lambda: GaussianBlur(1.0, every=0), "every must be"),
     ],
 )
-def test_regularizers_check_their_settings(make, match):
-    with pytest.raises(ValueError, match=match):
+def test_regularizers_refuse_settings_out_of_range_when_built(make, match):
+    with pytest.raises(SettingError, match=match):
         make()
+
+
+@pytest.mark.parametrize(
+    ("make", "size", "match"),
+    [
+        (lambda: GaussianBlur(1.0), (8, 20), "kernel spans 9 pixels, more than the 8x20 image"),
+        (lambda: GaussianBlur((0.5, 3.0)), (20, 20), "kernel spans 25 pixels"),
+        (lambda: BilateralBlur(9), (8, 8), "kernel spans 9 pixels"),
+        (lambda: Jitter(8, mode="crop"), (8, 8), "shift of 8 pixels"),
+    ],
+)
+def test_settings_that_do_not_fit_the_image_are_refused_by_the_visualizer(cnn, make, size, match):
+    with pytest.raises(SettingError, match=match):
+        ActivationMaximization(cnn, image_size=size, regularizers=[make()])
+    make().check((64, 64))  # fits a larger image
+
+
+def test_the_wrong_kind_of_setting_is_a_type_error():
+    with pytest.raises(SettingTypeError, match="kernel_size must be an integer"):
+        BilateralBlur(5.0)
+    with pytest.raises(SettingTypeError, match="must be a number"):
+        GaussianBlur("wide")
+    assert issubclass(SettingError, ValueError) and issubclass(SettingTypeError, TypeError)
 
 
 def test_regularizers_show_and_keep_their_settings():
@@ -119,7 +164,7 @@ def test_regularizers_show_and_keep_their_settings():
         "BilateralBlur(kernel_size=7, sigma_space=Linear(3.0, 1.0), sigma_color=Constant(0.2), "
         "distance='l1', mode='mirror', every=4)"
     )
-    assert repr(GaussianBlur(1.0, 0.5)) == "GaussianBlur(sigma=Linear(1.0, 0.5), truncate=4.0, mode='reflect')"
+    assert repr(GaussianBlur((1.0, 0.5))) == "GaussianBlur(sigma=Linear(1.0, 0.5), truncate=4.0, mode='reflect')"
     clone = copy.copy(blur)
     images = torch.rand(1, 3, 9, 9)
     torch.testing.assert_close(clone(images, 0.4), blur(images, 0.4))
@@ -137,7 +182,7 @@ def test_a_plain_callable_is_an_image_stage_regularizer_applied_every_step(cnn):
     assert isinstance(regularizer, FunctionRegularizer) and regularizer.stage == "image"
     ActivationMaximization(cnn, image_size=16, regularizers=[record]).visualize(channel("3", 0), steps=5)
     assert calls == [0.0, 0.25, 0.5, 0.75, 1.0]
-    with pytest.raises(TypeError, match="callable"):
+    with pytest.raises(SettingTypeError, match="callable"):
         as_regularizer(3)
 
 

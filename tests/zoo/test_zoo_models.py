@@ -11,10 +11,11 @@ from torch.overrides import TorchFunctionMode
 from revelio import zoo
 from revelio.core.layers import resolve_layer
 from revelio.errors import ModelNotFoundError, RevelioError, WeightsError
-from revelio.zoo import BUNDLED, CLASS_NAMES, ShapesCNN, ZooModel, load, make_batch
-from revelio.zoo.train import TEST_SEED, evaluate
+from revelio.zoo import BUNDLED, CLASS_NAMES, ShapesCNN, ShapesResNet, ZooModel, load, make_batch
+from revelio.zoo.train import ARCHITECTURES, TEST_SEED, evaluate
 
 WEIGHTS = resources.files("revelio.zoo").joinpath("weights", "shapes_cnn.pt")
+RESNET_WEIGHTS = resources.files("revelio.zoo").joinpath("weights", "shapes_resnet.pt")
 RELU_FUNCTIONS = {F.relu, F.relu_, torch.relu, torch.relu_, torch.Tensor.relu, torch.Tensor.relu_}
 
 
@@ -78,7 +79,7 @@ def test_load_gives_an_eval_model_with_its_metadata():
     assert zoo_model.class_names == CLASS_NAMES
     assert zoo_model.input_size == (64, 64)
     assert zoo_model.multi_label
-    name, layer = resolve_layer(zoo_model.model, zoo_model.gradcam_layer)
+    name, _ = resolve_layer(zoo_model.model, zoo_model.gradcam_layer)
     assert name == "block3"
     images = make_batch(4, TEST_SEED).images
     assert torch.equal(zoo_model.preprocess(images), zoo_model.normalize(images))
@@ -92,7 +93,7 @@ def test_load_unknown_name_lists_bundled_models():
         load("shapez")
     assert "did you mean 'shapes'" in str(error.value)
     assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
-    assert list(BUNDLED) == ["shapes"]
+    assert list(BUNDLED) == ["shapes", "shapes-resnet"] == list(ARCHITECTURES)
 
 
 def test_load_without_the_weights_file_says_how_to_remake_it(monkeypatch):
@@ -132,3 +133,37 @@ def test_gradcam_on_block3_points_at_the_asked_object():
         margins.append((own - others).mean())
         assert (other != target).all()
     assert min(margins) > 0.1, margins
+
+
+# -- the second model ---------------------------------------------------------------------------------
+
+
+def test_the_second_model_is_another_architecture_under_a_megabyte():
+    first, second = ShapesCNN(), ShapesResNet()
+    assert second(torch.randn(2, 3, 64, 64)).shape == (2, 6)
+    assert {type(m) for m in second.modules()} != {type(m) for m in first.modules()}
+    assert any(isinstance(m, nn.Conv2d) and m.kernel_size == (5, 5) for m in second.modules())
+    assert any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in second.modules())
+    assert ARCHITECTURES["shapes-resnet"].config.seed != ARCHITECTURES["shapes"].config.seed
+    assert RESNET_WEIGHTS.is_file(), "revelio/zoo/weights/shapes_resnet.pt is missing: python -m revelio.zoo.train --model shapes-resnet"
+    with RESNET_WEIGHTS.open("rb") as file:
+        data = file.read()
+    assert len(data) < 1024 * 1024
+    with RESNET_WEIGHTS.open("rb") as file:
+        ShapesResNet().load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+
+
+def test_the_second_model_loads_with_its_metadata_and_is_accurate():
+    zoo_model = load("shapes-resnet")
+    assert zoo_model.name == "shapes-resnet" and isinstance(zoo_model.model, ShapesResNet)
+    assert not any(module.training for module in zoo_model.model.modules())
+    assert zoo_model.class_names == CLASS_NAMES and zoo_model.multi_label and zoo_model.gradcam_layer == "stage2"
+    assert (zoo_model.mean, zoo_model.std, zoo_model.input_size) == (load("shapes").mean, load("shapes").std, (64, 64))
+    label_accuracy, _ = evaluate(zoo_model.model, 500, TEST_SEED)
+    assert label_accuracy >= 0.95, label_accuracy
+
+
+def test_the_second_models_missing_weights_say_how_to_remake_them(monkeypatch):
+    monkeypatch.setattr(zoo, "SHAPES_RESNET_WEIGHTS", "gone.pt")
+    with pytest.raises(WeightsError, match="python -m revelio.zoo.train --model shapes-resnet"):
+        load("shapes-resnet")

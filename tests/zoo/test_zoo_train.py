@@ -6,8 +6,9 @@ import sys
 import pytest
 import torch
 
-from revelio.zoo import ShapesCNN
-from revelio.zoo.train import SMOKE, TrainConfig, main, train
+from revelio.errors import ModelNotFoundError
+from revelio.zoo import ShapesCNN, ShapesResNet
+from revelio.zoo.train import ARCHITECTURES, SMOKE, TrainConfig, default_weights_path, main, train
 
 
 def test_smoke_runs_twice_from_the_command_line_with_identical_weights(tmp_path):
@@ -53,3 +54,39 @@ def test_command_line_refuses_bad_settings(capsys):
 
 def test_smoke_config_is_small():
     assert SMOKE.epochs * SMOKE.images_per_epoch <= 1024
+
+
+def test_the_second_model_trains_reproducibly_from_its_own_seed():
+    config = TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1, seed=1)
+    first = train(config, log=lambda line: None, model="shapes-resnet")
+    second = train(config, log=lambda line: None, model="shapes-resnet")
+    assert isinstance(first, ShapesResNet)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    other_seed = train(TrainConfig(**{**config.__dict__, "seed": 2}), log=lambda line: None, model="shapes-resnet")
+    assert not torch.equal(first.head.weight, other_seed.head.weight)
+
+
+def test_each_model_has_its_own_weights_file_and_unknown_names_are_refused(capsys):
+    assert default_weights_path().name == "shapes_cnn.pt"
+    assert default_weights_path("shapes-resnet").name == "shapes_resnet.pt"
+    assert ARCHITECTURES["shapes"].config == TrainConfig()  # the shipped model's configuration is unchanged
+    with pytest.raises(ModelNotFoundError, match="shapes, shapes-resnet"):
+        train(SMOKE, model="vgg")
+    with pytest.raises(SystemExit):
+        main(["--model", "vgg"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["shapes", "shapes-resnet"])
+def test_the_full_training_remakes_the_shipped_weights_bit_for_bit(name, tmp_path):
+    out = tmp_path / "weights.pt"
+    run = subprocess.run(
+        [sys.executable, "-m", "revelio.zoo.train", "--model", name, "--out", str(out)],
+        check=False, capture_output=True, text=True, timeout=3600,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    made = torch.load(out, map_location="cpu", weights_only=True)
+    shipped = torch.load(default_weights_path(name), map_location="cpu", weights_only=True)
+    assert made.keys() == shipped.keys()
+    assert all(torch.equal(made[key], shipped[key]) for key in made)
