@@ -638,6 +638,7 @@ _builtin(
 
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"
 _BY_CONSTRUCTION_MODEL = "Adebayo et al. 2018, Fig. 2 (an edge detector does not depend on the model)"
+_MODEL_FREE = "by construction: the map does not depend on the model (the argument of Adebayo et al. 2018, Fig. 2)"
 _NOISE = "by construction: noise never resembles noise (so a pass shows the check is necessary, not sufficient)"
 _CHANCE = "by construction: a random map scores at chance"
 
@@ -647,6 +648,13 @@ _builtin(
     _expect(A1="n/a", A3=("fail", _BY_CONSTRUCTION_MODEL), A4=("fail", _BY_CONSTRUCTION_CLASS),
             A5=("fail", _BY_CONSTRUCTION_MODEL), A7=("fail", _BY_CONSTRUCTION_CLASS),
             A6=("report", "edges lie on objects: localization alone cannot tell an explainer from an edge detector")),
+    control=True,
+)
+_builtin(
+    "spectral-residual", "controls:SpectralResidual", "Spectral residual (control)", False, "cam",
+    "Hou and Zhang 2007, Saliency Detection: A Spectral Residual Approach (a model-free objectness map)",
+    _expect(A1="n/a", A3=("fail", _MODEL_FREE), A4=("fail", _BY_CONSTRUCTION_CLASS),
+            A5=("fail", _MODEL_FREE), A7=("fail", _BY_CONSTRUCTION_CLASS)),
     control=True,
 )
 _builtin(

@@ -8,7 +8,7 @@ dataset runs read.
 
 from revelio.attribution.base import Attribution, Explanation, LayerAttribution
 from revelio.attribution.cam import CAMAttribution
-from revelio.attribution.controls import EdgeDetector, RandomMap
+from revelio.attribution.controls import EdgeDetector, RandomMap, SpectralResidual
 from revelio.attribution.eigen_cam import EigenCAM
 from revelio.attribution.gradcam import GradCAM, GuidedGradCAM
 from revelio.attribution.gradcam_variants import GradCAMPlusPlus, HiResCAM, LayerCAM, XGradCAM
@@ -42,6 +42,7 @@ __all__ = [
     "Occlusion",
     "RISE",
     "RandomMap",
+    "SpectralResidual",
     "Saliency",
     "ScoreCAM",
     "SmoothGrad",

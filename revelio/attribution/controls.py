@@ -6,6 +6,9 @@ Run through the same sanity checks as the real methods, they calibrate the repor
   edges. Edges often land on objects, so it can look convincing; it must fail model
   randomization (Adebayo et al. 2018 show that guided backpropagation behaves much
   like it).
+- :class:`SpectralResidual` ignores the model and the class too: it is a model-free
+  objectness map (Hou and Zhang 2007), the bar a localization score must clear before
+  it says anything about the model.
 - :class:`RandomMap` returns fresh noise at every call. It depends on nothing, so it
   scores at the chance baseline of localization; it also "passes" the randomization
   tests, because noise is never similar to noise: those tests are necessary, not
@@ -63,3 +66,51 @@ class RandomMap(Attribution):
             raise InputError(f"RandomMap needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
         n, _, h, w = inputs.shape
         return torch.rand(n, 1, h, w, generator=self.generator).to(inputs.device, inputs.dtype)
+
+
+class SpectralResidual(Attribution):
+    """Spectral-residual saliency of the input image, a model-free objectness map: ``Tensor[N, 1, H, W]``.
+
+    Hou and Zhang 2007, "Saliency Detection: A Spectral Residual Approach", Sec. 2: of
+    the grey image's Fourier transform, the log amplitude minus its 3x3 local mean
+    (the spectral residual) is recombined with the phase, transformed back, squared and
+    smoothed by a Gaussian (``sigma`` in units of the image side; the paper smooths a
+    64-pixel-wide image with sigma 8, i.e. 1/8). Ignores the model and the target.
+
+    Args:
+        model: the network (unused, kept for the common interface).
+        sigma: the smoothing Gaussian's standard deviation, as a share of the image width.
+    """
+
+    def __init__(self, model: nn.Module, sigma: float = 1 / 8) -> None:
+        super().__init__(model)
+        if not sigma > 0:
+            raise InputError(f"sigma must be > 0, got {sigma}")
+        self.sigma = float(sigma)
+
+    def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
+        if inputs.ndim != 4:
+            raise InputError(f"SpectralResidual needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
+        n, _, h, w = inputs.shape
+        grey = inputs.detach().float().mean(dim=1)
+        spectrum = torch.fft.fft2(grey)
+        log_amplitude = torch.log(spectrum.abs().clamp_min(1e-8))
+        phase = torch.angle(spectrum)
+        local_mean = F.avg_pool2d(F.pad(log_amplitude[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
+        residual = log_amplitude - local_mean
+        saliency = torch.fft.ifft2(torch.exp(torch.complex(residual, phase))).abs().pow(2)
+        smoothed = _gaussian_blur(saliency[:, None], self.sigma * w)
+        return smoothed.to(inputs.device, inputs.dtype)
+
+
+def _gaussian_blur(images: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of ``(N, 1, H, W)`` with reflected borders (radius ``3 sigma``, capped by the size)."""
+    _, _, h, w = images.shape
+    radius = max(1, min(int(3 * sigma), h - 1, w - 1))
+    offsets = torch.arange(-radius, radius + 1, dtype=images.dtype, device=images.device)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    padded = F.pad(images, (radius, radius, 0, 0), mode="reflect")
+    rows = F.conv2d(padded, kernel.view(1, 1, 1, -1))
+    padded = F.pad(rows, (0, 0, radius, radius), mode="reflect")
+    return F.conv2d(padded, kernel.view(1, 1, -1, 1))

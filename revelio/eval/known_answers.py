@@ -1,9 +1,13 @@
 """A1: known answers. On small built-in nets, each method must give what theory says.
 
 - Linear model ``f(x) = W x + b``: the gradient is the weight row ``W_c`` (Simonyan et al. 2013).
-- A net without ReLU: guided backpropagation and deconvolution change only the
-  backward rule of ReLU, so they equal the gradient (Springenberg et al. 2014; Zeiler
-  and Fergus 2014).
+- A one-hidden-layer ReLU net ``f(x) = W2 ReLU(W1 x + b1)``, with hidden units off and
+  negative output weights, where each rule gives its own map by hand: the gradient is
+  ``W1^T (m * w2)`` with ``m = [W1 x + b1 > 0]``; guided backpropagation
+  (Springenberg et al. 2014, Sec. 3.4: only positive signals pass, where the unit
+  was on) ``W1^T (m * ReLU(w2))``; deconvolution (Zeiler and Fergus 2014, Sec. 2.1:
+  the ReLU of the signal coming down, whatever the forward pass) ``W1^T ReLU(w2)``.
+  The check also confirms that the three answers differ on this net, so it can fail.
 - Convolutions, global average pooling and a linear layer: Grad-CAM at the last
   feature map is CAM, ``sum_k w_ck A^k`` (Selvaraju et al. 2017, Sec. 3.1; Zhou et al.
   2016), up to the constant ``1 / (h w)``.
@@ -96,6 +100,30 @@ def relu_free_net(seed: int = 0, classes: int = 4) -> nn.Module:
     )
 
 
+def hidden_relu_net(seed: int = 0, size: int = 6, hidden: int = 16, classes: int = 4) -> nn.Module:
+    """``Flatten``, ``Linear(3 size^2, hidden)`` (``"1"``), ``ReLU``, ``Linear(hidden, classes)`` (``"3"``), seeded."""
+    return seeded(
+        seed,
+        lambda: nn.Sequential(
+            nn.Flatten(), nn.Linear(3 * size * size, hidden), nn.ReLU(), nn.Linear(hidden, classes)
+        ),
+    )
+
+
+def relu_rule_answers(net: nn.Module, inputs: Tensor, classes: Tensor) -> dict[str, Tensor]:
+    """The gradient, guided-backprop and deconvolution maps of :func:`hidden_relu_net` by hand, input-shaped."""
+    first, last = net[1], net[3]
+    with torch.no_grad():
+        on = (inputs.flatten(1) @ first.weight.T + first.bias > 0).to(inputs.dtype)  # [N, hidden]
+        down = last.weight[classes]  # [N, hidden]: the signal reaching the ReLU's output
+        answers = {
+            "gradient": (on * down) @ first.weight,
+            "guided": (on * down.clamp(min=0)) @ first.weight,
+            "deconvolution": down.clamp(min=0) @ first.weight,
+        }
+    return {name: value.view_as(inputs) for name, value in answers.items()}
+
+
 def gap_net(seed: int = 0, classes: int = 4) -> nn.Module:
     """Conv, ReLU, 2x2 max pooling, conv, ReLU (layer ``"4"``: the CAM features), GAP, linear (``"7"``)."""
     return seeded(
@@ -141,6 +169,26 @@ def _gradient_on_a_relu_free_net(explainer: Explainer, seed: int, images: int) -
     classes = torch.arange(images) % 4
     expected = Saliency(net).attribute(inputs, classes, abs=False)
     return _equal(explainer.rebind(net)(inputs, classes), expected)
+
+
+def _relu_rule(rule: str) -> Callable[[Explainer, int, int], Measurement]:
+    """A1 for guided backpropagation (``rule="guided"``) or deconvolution on :func:`hidden_relu_net`."""
+
+    def check(explainer: Explainer, seed: int, images: int) -> Measurement:
+        net = hidden_relu_net(seed)
+        inputs = torch.randn(images, 3, 6, 6, generator=torch.Generator().manual_seed(seed))
+        classes = torch.arange(images) % 4
+        answers = relu_rule_answers(net, inputs, classes)
+        result = _equal(explainer.rebind(net)(inputs, classes), answers[rule])
+        scale = float(answers[rule].abs().max())
+        apart = min(float((answers[rule] - answers[other]).abs().max()) / scale for other in answers if other != rule)
+        result.values["distance_to_other_rules"] = apart
+        if apart <= 100 * TOLERANCE:
+            result.met = None
+            result.note = "the net does not tell the rules apart: no verdict"
+        return result
+
+    return check
 
 
 def _grad_cam(explainer: Explainer, seed: int, images: int) -> Measurement:
@@ -262,9 +310,12 @@ def _rise(explainer: Explainer, seed: int, images: int) -> Measurement:
 
 KNOWN_ANSWERS: dict[type, tuple[str, Callable[[Explainer, int, int], Measurement]]] = {
     Saliency: (f"linear model: gradient = w (relative error <= {TOLERANCE:g})", _saliency),
-    GuidedBackprop: (f"ReLU-free net: guided = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net),
+    GuidedBackprop: (
+        f"ReLU net: guided = W1^T([W1 x + b1 > 0] ReLU(w2)) by hand (relative error <= {TOLERANCE:g})",
+        _relu_rule("guided"),
+    ),
     Deconvolution: (
-        f"ReLU-free net: deconvolution = gradient (relative error <= {TOLERANCE:g})", _gradient_on_a_relu_free_net
+        f"ReLU net: deconvolution = W1^T ReLU(w2) by hand (relative error <= {TOLERANCE:g})", _relu_rule("deconvolution")
     ),
     GradCAM: (f"GAP + linear net: Grad-CAM equals CAM (Pearson >= {MIN_PEARSON})", _grad_cam),
     GuidedGradCAM: (

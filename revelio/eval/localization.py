@@ -5,7 +5,9 @@ Maps are reduced to one non-negative heat value per pixel by :func:`heat`
 (``(N, 1, H, W)``) are scored alike. Masks are boolean ``Tensor[N, H, W]``.
 
 - Pointing game (Zhang et al. 2016, "Top-down Neural Attention by Excitation
-  Backprop"): a hit when the map's maximum lies within ``tolerance`` pixels of the mask.
+  Backprop", as TorchRay's ``benchmark/pointing_game.py`` computes it): a hit when a
+  mask pixel lies at Euclidean distance strictly below ``tolerance`` from the map's
+  maximum; hit rates are averaged per class.
 - Relevance mass accuracy and relevance rank accuracy (Arras, Osman, Samek 2022,
   "CLEVR-XAI: A benchmark dataset for the ground truth evaluation of neural network
   explanations"): the share of the map's mass inside the mask, and the share of the
@@ -22,34 +24,64 @@ Scores mean little on their own: compare them with the baselines
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from revelio.errors import InputError
 from revelio.eval.maps import heat
 
 
-def pointing_game(maps: Tensor, masks: Tensor, tolerance: int = 0) -> Tensor:
-    """Whether each map's maximum hits its mask, ``Tensor[N]`` of bool.
+TORCHRAY_TOLERANCE = 15
+"""TorchRay's pointing-game tolerance in pixels, at 224x224 inputs (Zhang et al. 2016)."""
+
+
+def scaled_tolerance(height: int, width: int) -> float:
+    """TorchRay's 15 pixels at 224, scaled to an image of ``height x width`` (by the shorter side)."""
+    return TORCHRAY_TOLERANCE * min(height, width) / 224
+
+
+def pointing_points(maps: Tensor) -> Tensor:
+    """The maximum of each map, ``Tensor[N, 2]`` of ``(row, column)``; ``(-1, -1)`` for a constant map.
+
+    Ties go to the first maximum in row-major order.
+    """
+    values = heat(maps).float()
+    flat = values.flatten(1)
+    top = flat.argmax(dim=1)
+    rows, columns = top // values.shape[-1], top % values.shape[-1]
+    points = torch.stack([rows, columns], dim=1)
+    constant = flat.amax(dim=1) == flat.amin(dim=1)
+    return torch.where(constant[:, None], torch.full_like(points, -1), points)
+
+
+def pointing_game(maps: Tensor, masks: Tensor, tolerance: float = 0.0) -> Tensor:
+    """Whether each map's maximum hits its mask, ``Tensor[N]`` of bool, as TorchRay scores it.
 
     Args:
         maps: attribution maps, ``(N, C, H, W)`` or ``(N, H, W)``.
         masks: ``Tensor[N, H, W]`` of bool, the object each map should point at.
-        tolerance: a hit within this many pixels (Chebyshev distance) of the mask
-            counts; Zhang et al. use 15 pixels at 224x224.
+        tolerance: a hit when a mask pixel lies at Euclidean distance strictly below
+            ``tolerance`` from the maximum (TorchRay's ``PointingGame.evaluate``: a disk,
+            ``d^2 < tolerance^2``; 15 px at 224, :func:`scaled_tolerance`). ``0`` (which
+            TorchRay's strict rule would make a miss everywhere) means the maximum's own
+            pixel must lie on the mask.
 
-    A constant map (no maximum) is a miss.
+    A constant map (no maximum) is a miss. Aggregate per class with
+    :func:`~revelio.eval.uncertainty.bootstrap_mean` (``groups=``), as TorchRay averages
+    its hit rate per class.
     """
     values = _check(maps, masks)
-    n = values.shape[0]
-    flat = values.flatten(1)
-    top = flat.argmax(dim=1)
-    constant = flat.amax(dim=1) == flat.amin(dim=1)
-    region = masks.float()[:, None]
-    if tolerance > 0:
-        region = F.max_pool2d(region, kernel_size=2 * tolerance + 1, stride=1, padding=tolerance)
-    hit = region.flatten(1)[torch.arange(n, device=top.device), top] > 0
-    return hit & ~constant
+    if tolerance < 0:
+        raise InputError(f"tolerance must be >= 0 pixels, got {tolerance}")
+    _, h, w = values.shape
+    points = pointing_points(values).to(values.device)
+    rows = torch.arange(h, device=values.device, dtype=torch.float32)
+    columns = torch.arange(w, device=values.device, dtype=torch.float32)
+    squared = (rows[None, :, None] - points[:, 0, None, None].float()) ** 2 + (
+        columns[None, None, :] - points[:, 1, None, None].float()
+    ) ** 2  # [N, H, W]
+    accept = (squared < tolerance**2) | (squared == 0)
+    hit = (masks & accept).flatten(1).any(dim=1)
+    return hit & (points[:, 0] >= 0)
 
 
 def relevance_mass(maps: Tensor, masks: Tensor) -> Tensor:

@@ -6,7 +6,9 @@ the scores of :mod:`revelio.eval` read both as per-pixel values:
 - :func:`heat`: ``sum_c |map_c|``, how much each pixel matters, whatever the sign;
 - :func:`signed_heat`: ``sum_c map_c``, the signed evidence;
 - :func:`normalized_heat`: heat divided by its own high percentile and clipped to
-  [0, 1], the display scale, on which SSIM compares maps.
+  [0, 1], the display scale;
+- :func:`minmax_heat`: heat scaled to [0, 1] by its own minimum and maximum, the
+  normalisation on which Adebayo et al. 2018 compare maps by SSIM.
 """
 
 from __future__ import annotations
@@ -50,3 +52,14 @@ def normalized_heat(values: Tensor, percentile: float = 99.5) -> Tensor:
     scale = torch.where(scale > 0, scale, flat.amax(dim=1))
     scaled = flat / scale.clamp_min(torch.finfo(flat.dtype).tiny)[:, None]
     return scaled.clamp(0.0, 1.0).view_as(values)
+
+
+def minmax_heat(values: Tensor) -> Tensor:
+    """Heat ``Tensor[N, H, W]`` scaled per map to [0, 1]: ``(h - min) / (max - min)``; a constant map becomes 0."""
+    if values.ndim != 3:
+        raise InputError(f"minmax_heat expects heat maps (N, H, W), got shape {tuple(values.shape)}")
+    flat = values.flatten(1).float()
+    low, high = flat.amin(dim=1, keepdim=True), flat.amax(dim=1, keepdim=True)
+    span = high - low
+    scaled = torch.where(span > 0, (flat - low) / span.clamp_min(torch.finfo(flat.dtype).tiny), torch.zeros_like(flat))
+    return scaled.view_as(values)

@@ -11,7 +11,13 @@ by random ones. Two forms:
 
 Parameters are re-initialised with the layer's own ``reset_parameters`` (the
 initialisation the model was built with), seeded per group, so that a run is
-reproducible and the cascade's stage ``k`` extends stage ``k - 1``. Parameters of a
+reproducible and the cascade's stage ``k`` extends stage ``k - 1``. As in Adebayo et
+al.'s code (``src/utils.py``, ``Inceptionv3_Wrapper.reinitlayerlist``, which
+re-initialises ``tf.trainable_variables()`` only), BatchNorm running statistics are
+kept by default (``batchnorm_statistics="reset"`` resets them too), and the class
+explained is re-taken as the randomised model's top class at every stage
+(``src/randomize_inceptionv3.py``: ``prediction_class = imglogits.argmax()`` after each
+re-initialisation; ``retake_class=False`` keeps the trained model's class). Parameters of a
 module without ``reset_parameters`` are drawn from a normal distribution with the
 trained tensor's standard deviation. The trained weights and buffers come back bit for
 bit afterwards, also on error, and the model goes through
@@ -34,13 +40,14 @@ from torch import Tensor, nn
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError, ModelStateError
 from revelio.eval.maps import heat as heat_of
-from revelio.eval.maps import normalized_heat, signed_heat
-from revelio.eval.similarity import constant, spearman, ssim
+from revelio.eval.maps import minmax_heat, normalized_heat, signed_heat
+from revelio.eval.similarity import constant, hog_similarity, spearman, ssim
 
 Explainer = Callable[[Tensor, Tensor], Tensor]
 """``explain(inputs, classes) -> maps``: an attribution method with its options bound."""
 
 Granularity = Literal["blocks", "layers"]
+BatchNormStatistics = Literal["keep", "reset"]
 Mode = Literal["cascading", "independent"]
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -160,6 +167,9 @@ class WeightRandomizer:
             objects stay the same objects (an optimizer holding them is unaffected).
         seed: seeds every re-initialisation; group ``g`` always gets the same values
             for the same seed.
+        batchnorm_statistics: ``"keep"`` (default, as Adebayo et al.'s code: only
+            parameters are re-initialised) or ``"reset"`` (buffers such as BatchNorm
+            running statistics are re-initialised too).
 
     Example:
         >>> with WeightRandomizer(model, seed=0) as randomizer:
@@ -168,11 +178,14 @@ class WeightRandomizer:
         ...         maps = explain(inputs, classes)
     """
 
-    def __init__(self, model: nn.Module, seed: int = 0) -> None:
+    def __init__(self, model: nn.Module, seed: int = 0, batchnorm_statistics: BatchNormStatistics = "keep") -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if batchnorm_statistics not in ("keep", "reset"):
+            raise ValueError(f"batchnorm_statistics must be 'keep' or 'reset', got {batchnorm_statistics!r}")
         self.model = model
         self.seed = int(seed)
+        self.batchnorm_statistics = batchnorm_statistics
         self._saved: list[tuple[Tensor, Tensor]] = []
         self._guard = None
         self._parameters: list[nn.Parameter] = []
@@ -196,6 +209,8 @@ class WeightRandomizer:
         base = (self.seed * 1_000_003 + zlib.crc32(group.name.encode())) % (2**62)
         for index, (_, module) in enumerate(group.modules):
             fresh = fresh_parameters(module, base + index)
+            if self.batchnorm_statistics == "keep":
+                fresh = {name: value for name, value in fresh.items() if name in module._parameters}
             with torch.no_grad():
                 for name, value in fresh.items():
                     current = module._parameters.get(name)
@@ -275,11 +290,15 @@ class RandomizationResult:
             over channels) with the trained model's map, per stage and image (``nan``
             where a map is constant).
         spearman: ``Tensor[S, N]``, the same for the signed map (summed over channels).
-        ssim: ``Tensor[S, N]``, SSIM of the maps scaled to [0, 1] by their 99.5th
-            percentile of ``|map|``.
+        ssim: ``Tensor[S, N]``, SSIM of ``|map|`` (summed over channels) scaled to
+            [0, 1] by its minimum and maximum (Adebayo et al.'s normalisation), or by its
+            99.5th percentile with ``ssim_scale="percentile"``.
+        hog: ``Tensor[S, N]``, Pearson correlation of the HOG descriptors of ``|map|``
+            (Adebayo et al. 2018, Fig. 4).
         constant: ``Tensor[S, N]`` of bool, the randomized map is constant (all zero).
         examples: ``Tensor[S + 1, K, H, W]``, normalised heat of the first ``K`` images:
             the trained model's maps, then each stage's.
+        classes: ``Tensor[S, N]``, the class explained at each stage.
     """
 
     method: str
@@ -288,8 +307,10 @@ class RandomizationResult:
     spearman_abs: Tensor
     spearman: Tensor
     ssim: Tensor
+    hog: Tensor
     constant: Tensor
     examples: Tensor
+    classes: Tensor | None = None
 
     def mean(self, measure: str = "spearman_abs") -> Tensor:
         """Mean of a measure over the images at each stage, ignoring constant maps, ``Tensor[S]``."""
@@ -313,6 +334,9 @@ def model_randomization(
     seed: int = 0,
     examples: int = 4,
     trained_maps: Mapping[str, Tensor] | None = None,
+    retake_class: bool = True,
+    batchnorm_statistics: BatchNormStatistics = "keep",
+    ssim_scale: Literal["minmax", "percentile"] = "minmax",
 ) -> dict[str, RandomizationResult]:
     """Compare each method's maps of the trained model with those of randomised models.
 
@@ -327,6 +351,12 @@ def model_randomization(
         seed: seeds the re-initialisation.
         examples: how many images' maps to keep for figures.
         trained_maps: the trained model's maps when already computed, by method name.
+        retake_class: explain the randomised model's own top class at each stage, as
+            Adebayo et al.'s code does (default); ``False`` keeps ``classes``.
+        batchnorm_statistics: ``"keep"`` (default, as Adebayo et al.'s code) or
+            ``"reset"`` BatchNorm running statistics with the parameters.
+        ssim_scale: ``"minmax"`` (default, Adebayo et al.'s normalisation) or
+            ``"percentile"`` (the display scale) before SSIM.
 
     Returns:
         ``{name: RandomizationResult}``. The model is left exactly as it was.
@@ -335,6 +365,8 @@ def model_randomization(
     """
     if mode not in ("cascading", "independent"):
         raise ValueError(f"mode must be 'cascading' or 'independent', got {mode!r}")
+    if ssim_scale not in ("minmax", "percentile"):
+        raise ValueError(f"ssim_scale must be 'minmax' or 'percentile', got {ssim_scale!r}")
     if groups is None:
         groups = randomization_groups(model, granularity, inputs[:1])
     if not groups:
@@ -343,22 +375,25 @@ def model_randomization(
     for name, explain in explainers.items():
         if trained[name] is None:
             trained[name] = explain(inputs, classes).detach()
-    reference = {name: _prepared(maps) for name, maps in trained.items()}
-    per_stage: dict[str, list[tuple[Tensor, Tensor, Tensor, Tensor, Tensor]]] = {name: [] for name in explainers}
+    reference = {name: _prepared(maps, ssim_scale) for name, maps in trained.items()}
+    per_stage: dict[str, list[tuple[Tensor, ...]]] = {name: [] for name in explainers}
     stages: list[str] = []
-    with WeightRandomizer(model, seed) as randomizer:
+    stage_classes: list[Tensor] = []
+    with WeightRandomizer(model, seed, batchnorm_statistics) as randomizer:
         for group in groups:
             if mode == "independent":
                 randomizer.restore()
             randomizer.randomize(group)
             stages.append(group.name or "(root)")
+            asked = _top_classes(model, inputs) if retake_class else classes
+            stage_classes.append(asked.detach().cpu())
             for name, explain in explainers.items():
-                maps = explain(inputs, classes).detach()
-                per_stage[name].append(_compare(reference[name], _prepared(maps)))
+                maps = explain(inputs, asked).detach()
+                per_stage[name].append(_compare(reference[name], _prepared(maps, ssim_scale)))
     results = {}
     for name in explainers:
         columns = list(zip(*per_stage[name]))
-        keep = reference[name][2][:examples]
+        keep = reference[name][3][:examples]
         results[name] = RandomizationResult(
             method=name,
             mode=mode,
@@ -366,40 +401,50 @@ def model_randomization(
             spearman_abs=torch.stack(columns[0]),
             spearman=torch.stack(columns[1]),
             ssim=torch.stack(columns[2]),
-            constant=torch.stack(columns[3]),
-            examples=torch.stack([keep, *(stage[:examples] for stage in columns[4])]).cpu(),
+            hog=torch.stack(columns[3]),
+            constant=torch.stack(columns[4]),
+            examples=torch.stack([keep, *(stage[:examples] for stage in columns[5])]).cpu(),
+            classes=torch.stack(stage_classes),
         )
     return results
 
 
-def _prepared(maps: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(heat, signed heat, normalised heat) of a batch of maps."""
+def _top_classes(model: nn.Module, inputs: Tensor) -> Tensor:
+    """The model's top class per input, in eval mode, without a graph."""
+    with preserved_model_state(model, eval_mode=True), torch.no_grad():
+        return model(inputs).argmax(dim=1)
+
+
+def _prepared(maps: Tensor, ssim_scale: str = "minmax") -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(heat, signed heat, heat scaled for SSIM, display heat) of a batch of maps."""
     heat = heat_of(maps)
-    return heat, signed_heat(maps), normalized_heat(heat)
+    scaled = minmax_heat(heat) if ssim_scale == "minmax" else normalized_heat(heat)
+    return heat, signed_heat(maps), scaled, normalized_heat(heat)
 
 
-def _compare(
-    reference: tuple[Tensor, Tensor, Tensor], other: tuple[Tensor, Tensor, Tensor]
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    heat, signed, scaled = other
+def _compare(reference: tuple[Tensor, ...], other: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    heat, signed, scaled, display = other
     return (
         spearman(reference[0], heat).float().cpu(),
         spearman(reference[1], signed).float().cpu(),
         ssim(reference[2], scaled).float().cpu(),
+        hog_similarity(reference[0], heat).float().cpu(),
         constant(heat).cpu(),
-        scaled,
+        display,
     )
 
 
 @contextmanager
-def randomized(model: nn.Module, groups: Sequence[LayerGroup], seed: int = 0) -> Iterator[nn.Module]:
+def randomized(
+    model: nn.Module, groups: Sequence[LayerGroup], seed: int = 0, batchnorm_statistics: BatchNormStatistics = "keep"
+) -> Iterator[nn.Module]:
     """Run a block with ``groups`` re-initialised; the trained weights come back bit for bit afterwards.
 
     Example:
         >>> with randomized(model, randomization_groups(model)):  # a fully random model
         ...     maps = explain(inputs, classes)
     """
-    with WeightRandomizer(model, seed) as randomizer:
+    with WeightRandomizer(model, seed, batchnorm_statistics) as randomizer:
         for group in groups:
             randomizer.randomize(group)
         yield model

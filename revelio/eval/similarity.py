@@ -174,3 +174,55 @@ def _pair(a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 def _result_dtype(a: Tensor, b: Tensor) -> torch.dtype:
     dtype = torch.promote_types(a.dtype, b.dtype)
     return dtype if dtype.is_floating_point else torch.get_default_dtype()
+
+
+def hog(maps: Tensor, *, orientations: int = 9, cell: int = 8, block: int = 3) -> Tensor:
+    """Histograms of oriented gradients of single-channel maps ``Tensor[N, H, W]``: ``Tensor[N, D]``.
+
+    Dalal and Triggs 2005, with scikit-image's ``feature.hog`` defaults, computed the same
+    way (its test compares them): central differences (zero on the border rows and
+    columns), unsigned orientations in ``orientations`` bins of ``180 / orientations``
+    degrees with no interpolation, the mean magnitude per ``cell x cell`` cell, and
+    overlapping ``block x block`` blocks of cells normalised by L2-Hys (L2, clipped at
+    0.2, L2 again, ``eps = 1e-5``).
+    """
+    if maps.ndim != 3:
+        raise InputError(f"hog expects maps (N, H, W), got shape {tuple(maps.shape)}")
+    n, h, w = maps.shape
+    rows, columns = h // cell, w // cell
+    if rows < block or columns < block:
+        raise InputError(f"maps of {h}x{w} hold fewer than {block}x{block} cells of {cell} pixels")
+    x = maps.detach().double()
+    g_row, g_col = torch.zeros_like(x), torch.zeros_like(x)
+    g_row[:, 1:-1] = x[:, 2:] - x[:, :-2]
+    g_col[:, :, 1:-1] = x[:, :, 2:] - x[:, :, :-2]
+    magnitude = torch.hypot(g_row, g_col)[:, : rows * cell, : columns * cell]
+    angle = torch.rad2deg(torch.atan2(g_row, g_col)).remainder(180.0)[:, : rows * cell, : columns * cell]
+    bins = torch.floor(angle / (180.0 / orientations)).long().clamp(0, orientations - 1)
+    weighted = F.one_hot(bins, orientations).double() * magnitude[..., None]
+    cells = weighted.view(n, rows, cell, columns, cell, orientations).sum(dim=(2, 4)) / (cell * cell)
+    block_rows, block_columns = rows - block + 1, columns - block + 1
+    blocks = torch.stack(
+        [
+            torch.stack([cells[:, r : r + block_rows, c : c + block_columns] for c in range(block)], dim=3)
+            for r in range(block)
+        ],
+        dim=3,
+    )  # [N, block_rows, block_columns, block, block, orientations]
+    eps = 1e-5
+    flat = blocks.flatten(3)
+    flat = flat / torch.sqrt((flat**2).sum(dim=-1, keepdim=True) + eps**2)
+    flat = flat.clamp(max=0.2)
+    flat = flat / torch.sqrt((flat**2).sum(dim=-1, keepdim=True) + eps**2)
+    return flat.flatten(1)
+
+
+def hog_similarity(a: Tensor, b: Tensor) -> Tensor:
+    """Pearson correlation of the :func:`hog` descriptors of two batches of maps ``(N, H, W)``, ``Tensor[N]``.
+
+    The HOG similarity of Adebayo et al. 2018 (Fig. 4); ``nan`` where a map is constant,
+    and for maps too small to hold one block of cells (under 24 pixels a side).
+    """
+    if a.ndim == 3 and min(a.shape[-2:]) < 24:
+        return torch.full((a.shape[0],), math.nan, dtype=_result_dtype(a, b), device=a.device)
+    return pearson(hog(a), hog(b))
