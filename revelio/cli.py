@@ -153,14 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     layers.set_defaults(run=_run_layers)
 
     sanity = commands.add_parser("sanity", help="sanity checks of every method, as a report")
-    sanity.add_argument("--model", default="shapes", help="shapes (default) or a torchvision name")
+    sanity.add_argument("--task", default="shapes", type=_task_name, metavar="NAME",
+                        help="the ground-truth task whose held-out images are checked, one of revelio.zoo.tasks.TASKS "
+                             "(default: %(default)s)")
+    sanity.add_argument("--model", help="a torchvision name (default: the task's bundled model)")
     sanity.add_argument("--weights", help="a state_dict file for a torchvision model")
     sanity.add_argument("--method", "--methods", dest="methods", action="extend", nargs="+", metavar="NAME",
                         help=f"methods to check: {_method_choices()}, the controls (edge-detector, random-map) or "
                         "feature-visualization presets; comma lists work (default: all, with the controls)")
-    sanity.add_argument("--slow", action="store_true", help="add data randomization (A5: retrains the shapes model)")
+    sanity.add_argument("--slow", action="store_true",
+                        help="add data randomization (A5: trains a permuted-label model and a true-label control), "
+                             "A3's independent randomization, and every method's full options (not its preview ones)")
+    sanity.add_argument("--reset-batchnorm", action="store_true",
+                        help="A3: reset BatchNorm running statistics too (default: kept, as Adebayo et al.'s code)")
+    sanity.add_argument("--fixed-class", action="store_true",
+                        help="A3: explain the trained model's class at every stage (default: re-taken, as Adebayo et "
+                             "al.'s code)")
     sanity.add_argument("--images", type=_positive_int,
-                        help="images per check (default: 64 on shapes, 8 on other models)")
+                        help="images per check (default: 32 on a task's model, 8 on other models)")
     sanity.add_argument("--out", default="revelio-sanity", help="output folder (default: %(default)s)")
     _add_common(sanity)
     sanity.set_defaults(run=_run_sanity)
@@ -301,15 +311,25 @@ def _run_visualize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _task_name(name: str) -> str:
+    """A task of :data:`revelio.zoo.tasks.TASKS` (imported only when ``--task`` is given: it imports torch)."""
+    from revelio.zoo.tasks import TASKS
+
+    if name not in TASKS:
+        raise argparse.ArgumentTypeError(f"invalid choice: {name!r} (choose from {', '.join(map(repr, TASKS))})")
+    return name
+
+
 def _run_sanity(args: argparse.Namespace) -> int:
     from revelio.eval import run_sanity
     from revelio.io import check_writable
 
     check_writable(args.out)
     device = _device(args.device)
-    zoo_model = None if args.model == "shapes" else _load_model(args.model, args.weights, device)
-    report = run_sanity(zoo_model, args.methods, slow=args.slow, images=args.images, seed=args.seed, device=device,
-                        progress=args.progress)
+    zoo_model = None if args.model is None else _load_model(args.model, args.weights, device)
+    report = run_sanity(zoo_model, args.methods, task=args.task, slow=args.slow, images=args.images, seed=args.seed,
+                        device=device, progress=args.progress, retake_class=not args.fixed_class,
+                        batchnorm_statistics="reset" if args.reset_batchnorm else "keep")
     from revelio.io import staged_output
 
     with staged_output(args.out) as stage:

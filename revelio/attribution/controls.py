@@ -91,7 +91,7 @@ class SpectralResidual(Attribution):
     def attribute(self, inputs: Tensor, target: TargetSpec = None) -> Tensor:
         if inputs.ndim != 4:
             raise InputError(f"SpectralResidual needs images (N, C, H, W), got shape {tuple(inputs.shape)}")
-        n, _, h, w = inputs.shape
+        width = inputs.shape[-1]
         grey = inputs.detach().float().mean(dim=1)
         spectrum = torch.fft.fft2(grey)
         log_amplitude = torch.log(spectrum.abs().clamp_min(1e-8))
@@ -99,7 +99,7 @@ class SpectralResidual(Attribution):
         local_mean = F.avg_pool2d(F.pad(log_amplitude[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
         residual = log_amplitude - local_mean
         saliency = torch.fft.ifft2(torch.exp(torch.complex(residual, phase))).abs().pow(2)
-        smoothed = _gaussian_blur(saliency[:, None], self.sigma * w)
+        smoothed = _gaussian_blur(saliency[:, None], self.sigma * width)
         return smoothed.to(inputs.device, inputs.dtype)
 
 

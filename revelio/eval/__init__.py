@@ -4,11 +4,12 @@
   controls, F1-F4 for feature visualization) of every method in :mod:`revelio.registry` and returns a :class:`SanityReport`
   (terminal table, JSON, Markdown, PNG figures);
 - the pieces, usable on their own: similarity measures (:func:`spearman`,
-  :func:`pearson`, :func:`ssim`), model randomization (:func:`model_randomization`,
+  :func:`pearson`, :func:`ssim`, :func:`hog_similarity`), bootstrap intervals
+  (:func:`bootstrap_mean`), model randomization (:func:`model_randomization`,
   :class:`WeightRandomizer`, :func:`randomization_groups`), localization scores
   (:func:`pointing_game`, :func:`relevance_mass`, :func:`relevance_rank`,
   :func:`class_discrimination`), deletion and insertion (:func:`deletion_insertion`)
-  and the control explainers (:class:`EdgeDetector`, :class:`RandomMap`).
+  and the control explainers (:class:`EdgeDetector`, :class:`SpectralResidual`, :class:`RandomMap`).
 
 Example:
     >>> report = run_sanity(progress=True)  # the bundled shapes model
@@ -16,7 +17,8 @@ Example:
     >>> report.write("sanity-report")
 """
 
-from revelio.attribution.controls import EdgeDetector, RandomMap
+from revelio.attribution.controls import EdgeDetector, RandomMap, SpectralResidual
+from revelio.eval.evidence import Evidence
 from revelio.eval.faithfulness import PerturbationCurves, auc, deletion_insertion
 from revelio.eval.localization import (
     centre_baseline,
@@ -26,8 +28,9 @@ from revelio.eval.localization import (
     random_baseline,
     relevance_mass,
     relevance_rank,
+    scaled_tolerance,
 )
-from revelio.eval.outcome import Measurement
+from revelio.eval.outcome import STATUSES, Criterion, Measurement
 from revelio.eval.randomization import (
     LayerGroup,
     RandomizationResult,
@@ -38,23 +41,32 @@ from revelio.eval.randomization import (
 )
 from revelio.eval.report import CheckResult, SanityReport
 from revelio.eval.sanity import run_sanity
-from revelio.eval.similarity import pearson, spearman, ssim
+from revelio.eval.similarity import hog, hog_similarity, pearson, spearman, ssim
+from revelio.eval.uncertainty import Interval, bootstrap_mean, resample_weights
 
 __all__ = [
+    "STATUSES",
     "CheckResult",
+    "Criterion",
     "EdgeDetector",
+    "Evidence",
+    "Interval",
     "LayerGroup",
     "Measurement",
     "PerturbationCurves",
     "RandomMap",
     "RandomizationResult",
     "SanityReport",
+    "SpectralResidual",
     "WeightRandomizer",
     "auc",
+    "bootstrap_mean",
     "centre_baseline",
     "class_discrimination",
     "deletion_insertion",
     "heat",
+    "hog",
+    "hog_similarity",
     "model_randomization",
     "pearson",
     "pointing_game",
@@ -63,7 +75,9 @@ __all__ = [
     "randomized",
     "relevance_mass",
     "relevance_rank",
+    "resample_weights",
     "run_sanity",
+    "scaled_tolerance",
     "spearman",
     "ssim",
 ]

@@ -1,4 +1,7 @@
-"""The sanity report's figures, drawn with :mod:`revelio.render` from the report's artifacts.
+"""The sanity report's figures, drawn with :mod:`revelio.render` from the report's typed evidence.
+
+:data:`FIGURES` is the one list of figure files: each names the checks it shows and
+draws itself from :class:`~revelio.eval.evidence.Evidence`.
 
 Map figures are image grids; charts are matplotlib figures (:func:`similarity_figure`,
 :func:`localization_figure`, :func:`curves_figure` return them, to restyle or save as
@@ -7,14 +10,15 @@ baselines are grey and dashed.
 
 - ``a3_cascade.png``: maps of one image as the model is randomised from the head down,
   one row per method (the layout of Adebayo et al. 2018, Fig. 2);
-- ``a3_similarity.png``: Spearman rank correlation (of ``|map|`` and signed) and SSIM
-  against the trained model's maps, per stage; cascading on top, independent below;
+- ``a3_similarity.png``: Spearman rank correlation (of ``|map|`` and signed), SSIM and
+  HOG similarity against the trained model's maps, per stage; cascading on top,
+  independent below;
 - ``a4_random_logit.png``: maps for the asked class and for a class not in the image;
-- ``a5_data_randomization.png``: maps of the trained model and of the model trained on
-  permuted labels (with ``slow=True``);
-- ``a6_localization.png``: pointing hit rate, relevance mass and rank per method, and
-  the centre and random baselines;
-- ``a7_class_discrimination.png``: maps for each of the two objects' classes;
+- ``a5_data_randomization.png``: maps of the true-label control and of the model trained
+  on permuted labels (with ``slow=True``);
+- ``a6_localization.png``: pointing-game hit rates per method, beside the centre point
+  and the spectral-residual objectness map;
+- ``a7_class_discrimination.png``: maps for the classes of two labelled objects;
 - ``a8_deletion_insertion.png``: mean deletion and insertion curves;
 - ``f1_known_answer.png``: the planted pattern and the maximising patches;
 - ``f_visualizations.png``: class visualizations of the trained and of the randomized
@@ -23,6 +27,8 @@ baselines are grey and dashed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,70 +43,85 @@ if TYPE_CHECKING:
 SCALE = 2
 """Upscaling of 64-pixel tiles."""
 
-PAIR_EXAMPLES = {"a4": 2, "a5": 2, "a7": 3}
+PAIR_EXAMPLES = {"A4": 2, "A5": 2, "A7": 3}
 """Example images per paired-map figure (noise maps compress badly: this keeps the PNGs small)."""
 
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure file of the report: its name, the checks it shows, and how it is drawn.
+
+    ``draw(report, render)`` returns an image tensor, a matplotlib figure, or ``None``
+    when the report holds nothing to draw it from.
+    """
+
+    name: str
+    checks: tuple[str, ...]
+    draw: Callable[[SanityReport, Any], Any]
+
+
+def figures_of(check: str) -> list[str]:
+    """The file names of the figures that show ``check``."""
+    return [figure.name for figure in FIGURES if check in figure.checks]
+
+
 def write_figures(report: SanityReport, out: Path) -> dict[str, Path]:
-    """Draw every figure the report's artifacts allow into ``out``; return ``{file name: path}``."""
+    """Draw every figure of :data:`FIGURES` the report's evidence allows into ``out``; return ``{file name: path}``."""
     from revelio import render
 
-    artifacts = report.artifacts
-    title = report.title
     written: dict[str, Path] = {}
-
-    def save(name: str, image: Tensor) -> None:
-        written[name] = render.save_png(image, out / name)
-
-    def save_chart(name: str, chart) -> None:
-        if chart is not None:
-            written[name] = render.save_chart(chart, out / name)
-
-    images = artifacts.get("images")
-    if "a3" in artifacts and images is not None:
-        save("a3_cascade.png", _cascade(render, artifacts["a3"], images, title))
-    save_chart("a3_similarity.png", similarity_figure(report))
-    if "a4" in artifacts and images is not None:
-        names = _names(artifacts)
-        headings = [(f"asked: {names(a)}", f"absent: {names(o)}") for a, o in zip(artifacts["primary"], artifacts["other"])]
-        save("a4_random_logit.png", _pairs(render, artifacts["a4"], images, headings, title, count=PAIR_EXAMPLES["a4"]))
-    a5 = {k: v for k, v in artifacts.get("a5", {}).items() if isinstance(v, tuple)}
-    if a5 and images is not None:
-        headings = [("trained", "permuted labels")] * len(images)
-        save("a5_data_randomization.png", _pairs(render, a5, images, headings, title, count=PAIR_EXAMPLES["a5"]))
-    save_chart("a6_localization.png", localization_figure(report))
-    a7 = {k: v for k, v in artifacts.get("a7", {}).items() if isinstance(v, tuple)}
-    if a7 and images is not None:
-        names = _names(artifacts)
-        headings = [(names(a), names(b)) for a, b in artifacts["a7"]["objects"]]
-        figure = _pairs(render, a7, images, headings, title, masks=artifacts["a7"]["masks"], count=PAIR_EXAMPLES["a7"])
-        save("a7_class_discrimination.png", figure)
-    save_chart("a8_deletion_insertion.png", curves_figure(report))
-    if artifacts.get("f1"):
-        save("f1_known_answer.png", _known_pattern(render, artifacts["f1"], title))
-    if artifacts.get("fv"):
-        save("f_visualizations.png", _visualizations(render, artifacts["fv"], _names(artifacts), title))
+    for figure in FIGURES:
+        drawn = figure.draw(report, render)
+        if drawn is None:
+            continue
+        path = out / figure.name
+        written[figure.name] = render.save_png(drawn, path) if isinstance(drawn, Tensor) else render.save_chart(drawn, path)
     return written
 
 
+def _draw_cascade(report: SanityReport, render) -> Tensor | None:
+    evidence, images = report.evidence.cascade, report.evidence.images
+    if evidence is None or images is None:
+        return None
+    return _cascade(render, evidence.cascading, images.shown, report.title)
+
+
+def _draw_pairs(field: str, check: str, with_masks: bool = False) -> Callable[[SanityReport, Any], Tensor | None]:
+    def draw(report: SanityReport, render) -> Tensor | None:
+        evidence, images = getattr(report.evidence, field), report.evidence.images
+        if evidence is None or images is None or not evidence.maps:
+            return None
+        masks = images.masks if with_masks else None
+        pairs = {name: (maps.first, maps.second) for name, maps in evidence.maps.items()}
+        return _pairs(render, pairs, images.shown, evidence.headings, report.title, masks=masks,
+                      count=PAIR_EXAMPLES[check])  # fmt: skip
+
+    return draw
+
+
+def _draw_known_pattern(report: SanityReport, render) -> Tensor | None:
+    evidence = report.evidence.known_pattern
+    return None if evidence is None else _known_pattern(render, evidence.pattern, evidence.patches, report.title)
+
+
+def _draw_visualizations(report: SanityReport, render) -> Tensor | None:
+    evidence, images = report.evidence.visualizations, report.evidence.images
+    if evidence is None:
+        return None
+    names = images.name if images is not None else (lambda index: f"class {index}")
+    return _visualizations(render, evidence, names, report.title)
+
+
 BASELINES = {
-    "centre": "Centre baseline",
-    "random": "Random baseline",
-    "random map (reference)": "Random baseline",
+    "centre": "Centre point",
+    "objectness": "Objectness (spectral residual)",
+    "random map (reference)": "Random map",
 }
 """Labels of the baselines the methods are compared with, the same in every chart."""
 
 
 def _baseline_label(key: str) -> str:
     return BASELINES.get(key, key[:1].upper() + key[1:])
-
-
-def _names(artifacts: dict[str, Any]):
-    names = artifacts.get("class_names")
-
-    def name(index: int) -> str:
-        return names[index] if names and 0 <= index < len(names) else f"class {index}"
-
-    return name
 
 
 def _heat(render, values: Tensor) -> Tensor:
@@ -126,17 +147,19 @@ def _cascade(render, results: dict, images: Tensor, title) -> Tensor:
 
 
 def similarity_figure(report: SanityReport):
-    """A3: rank correlation (of ``|map|`` and signed) and SSIM with the trained model's maps, per randomized
-    stage; cascading above, independent below. A matplotlib figure, or ``None`` without A3 results."""
+    """A3: rank correlation (of ``|map|`` and signed), SSIM and HOG similarity with the trained model's maps,
+    per randomized stage; cascading above, independent below (with ``slow``). A matplotlib figure, or ``None``
+    without A3 results."""
     from revelio import render
 
-    cascading, independent = report.artifacts.get("a3"), report.artifacts.get("a3_independent")
-    if not cascading:
+    evidence = report.evidence.cascade
+    if evidence is None or not evidence.cascading:
         return None
+    cascading, independent = evidence.cascading, evidence.independent
     measures = [("spearman_abs", "Spearman rank corr. of |map|"), ("spearman", "Spearman rank corr. (signed)"),
-                ("ssim", "SSIM")]
+                ("ssim", "SSIM (min-max normalised)"), ("hog", "HOG similarity")]
     modes = [(results, mode) for results, mode in ((cascading, "cascading"), (independent, "independent")) if results]
-    fig, axes = render.plots.figure((13.5, 3.6 * len(modes) + 0.6), rows=len(modes), cols=len(measures))
+    fig, axes = render.plots.figure((17.0, 3.6 * len(modes) + 0.6), rows=len(modes), cols=len(measures))
     axes = axes.reshape(len(modes), len(measures))
     for row, (results, mode) in enumerate(modes):
         stages = next(iter(results.values())).stages
@@ -199,25 +222,28 @@ def _pairs(
 
 
 def localization_figure(report: SanityReport):
-    """A6: pointing hit rate, relevance mass and rank of each method beside the centre and random
-    baselines. A matplotlib figure, or ``None`` without A6 results."""
+    """A6: pointing-game hit rate (TorchRay tolerance and tolerance 0) with 95% intervals, each method beside
+    the centre point and the objectness map. A matplotlib figure, or ``None`` without A6 results."""
     from revelio import render
 
-    scores = report.artifacts.get("a6")
-    if not scores:
+    evidence = report.evidence.localization
+    if evidence is None or not evidence.scores:
         return None
-    methods = list(scores)
-    first = scores[methods[0]]
-    measures = [("pointing", "pointing hit rate"), ("mass", "relevance mass"), ("rank", "relevance rank")]
-    series = {report.title(m): [scores[m][key] for key, _ in measures] for m in methods}
+    methods = list(evidence.scores)
+    first = evidence.scores[methods[0]]
+    measures = [("pointing", "hit rate (TorchRay tolerance)"), ("pointing_tolerance_0", "hit rate (tolerance 0)"),
+                ("pointing_other_object", "hit rate on another object")]
+    series = {report.title(m): [evidence.scores[m][key]["estimate"] for key, _ in measures] for m in methods}
     colors = _colors(report, methods)
-    for index, baseline in enumerate(("centre", "random")):
+    for index, baseline in enumerate(evidence.baselines):
         label = _baseline_label(baseline)
-        series[label] = [first[f"{baseline}_{key}"] for key, _ in measures]
+        series[label] = [first[f"{baseline}_{key}"]["estimate"] if f"{baseline}_{key}" in first else 0.0
+                         for key, _ in measures]  # fmt: skip
         colors[label] = render.baseline_color(index)
     return render.bar_chart(
-        [label for _, label in measures], series, title="A6 localization on the shapes masks", ylabel="score",
-        colors=colors, hatches={_baseline_label(b): "//" for b in ("centre", "random")}, size=(11.0, 4.2),
+        [label for _, label in measures], series, title=f"A6 pointing game on the {report.settings.get('task')} masks",
+        ylabel="hit rate (per-class mean)", colors=colors,
+        hatches={_baseline_label(b): "//" for b in evidence.baselines}, size=(13.0, 4.4),
     )
 
 
@@ -226,9 +252,11 @@ def curves_figure(report: SanityReport):
     figure, or ``None`` without A8 results."""
     from revelio import render
 
-    curves = report.artifacts.get("a8")
-    if not curves:
+    evidence = report.evidence.faithfulness
+    if evidence is None or not evidence.curves:
         return None
+    curves = {name: vars(c) for name, c in evidence.curves.items()}
+    curves["random map (reference)"] = vars(evidence.reference)
     fig, axes = render.plots.figure((11.0, 4.4), rows=1, cols=2)
     colors = _colors(report, [name for name in curves if name in report.methods])
     labels = {name: report.title(name) if name in report.methods else _baseline_label(name) for name in curves}
@@ -244,28 +272,44 @@ def curves_figure(report: SanityReport):
     return fig
 
 
-def _known_pattern(render, runs: dict, title) -> Tensor:
+def _known_pattern(render, pattern: Tensor, patches: dict[str, Tensor], title) -> Tensor:
     def show(values: Tensor) -> Tensor:
         values = values.float()
         scale = values.abs().max().clamp_min(1e-12)
         return (0.5 + 0.5 * values / scale).clamp(0, 1)
 
-    pattern = next(iter(runs.values()))["pattern"]
-    tiles = [show(pattern)] + [show(run["patch"]) for run in runs.values()]
-    titles = ["planted"] + [title(variant) for variant in runs]
+    tiles = [show(pattern)] + [show(patch) for patch in patches.values()]
+    titles = ["planted"] + [title(variant) for variant in patches]
     return render.grid(tiles, ncols=len(tiles), titles=titles, scale=12)
 
 
-def _visualizations(render, runs: dict, names, title) -> Tensor:
+def _visualizations(render, runs, names, title) -> Tensor:
     tiles, rows, titles = [], [], []
-    units = runs["units"]
-    for variant in runs["trained"]:
+    units = runs.units
+    for variant in runs.trained:
         for kind in ("trained", "randomized"):
-            images = runs[kind][variant]
+            images = getattr(runs, kind)[variant]
             tiles += list(images.float().clamp(0, 1))
             titles += [names(u) for u in units]
             rows.append(f"{title(variant)}, {'trained' if kind == 'trained' else 'random model'}")
     return render.grid(tiles, ncols=len(units), titles=titles, row_titles=rows, scale=SCALE)
 
 
-__all__ = ["BASELINES", "curves_figure", "localization_figure", "similarity_figure", "write_figures"]
+FIGURES: tuple[Figure, ...] = (
+    Figure("a3_cascade.png", ("A3",), _draw_cascade),
+    Figure("a3_similarity.png", ("A3",), lambda report, render: similarity_figure(report)),
+    Figure("a4_random_logit.png", ("A4",), _draw_pairs("random_logit", "A4")),
+    Figure("a5_data_randomization.png", ("A5",), _draw_pairs("data_randomization", "A5")),
+    Figure("a6_localization.png", ("A6",), lambda report, render: localization_figure(report)),
+    Figure("a7_class_discrimination.png", ("A7",), _draw_pairs("discrimination", "A7", with_masks=True)),
+    Figure("a8_deletion_insertion.png", ("A8",), lambda report, render: curves_figure(report)),
+    Figure("f1_known_answer.png", ("F1",), _draw_known_pattern),
+    Figure("f_visualizations.png", ("F2", "F3", "F4"), _draw_visualizations),
+)
+"""Every figure of the sanity report, in order: the one list the runner and the writer read."""
+
+
+__all__ = [
+    "BASELINES", "FIGURES", "Figure", "curves_figure", "figures_of", "localization_figure", "similarity_figure",
+    "write_figures",
+]

@@ -84,22 +84,6 @@ def linear_net(seed: int = 0, size: int = 8, classes: int = 4) -> nn.Module:
     return seeded(seed, lambda: nn.Sequential(nn.Flatten(), nn.Linear(3 * size * size, classes)))
 
 
-def relu_free_net(seed: int = 0, classes: int = 4) -> nn.Module:
-    """Two convolutions with tanh, global average pooling, a linear layer; no ReLU anywhere."""
-    return seeded(
-        seed,
-        lambda: nn.Sequential(
-            nn.Conv2d(3, 6, 3, padding=1),
-            nn.Tanh(),
-            nn.Conv2d(6, 6, 3, padding=1),
-            nn.Tanh(),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Linear(6, classes),
-        ),
-    )
-
-
 def hidden_relu_net(seed: int = 0, size: int = 6, hidden: int = 16, classes: int = 4) -> nn.Module:
     """``Flatten``, ``Linear(3 size^2, hidden)`` (``"1"``), ``ReLU``, ``Linear(hidden, classes)`` (``"3"``), seeded."""
     return seeded(
@@ -161,14 +145,6 @@ def _saliency(explainer: Explainer, seed: int, images: int) -> Measurement:
     classes = torch.arange(images) % 4
     maps = explainer.rebind(net).attribution.attribute(inputs, classes, abs=False)
     return _equal(maps, net[1].weight.detach()[classes].view_as(inputs))
-
-
-def _gradient_on_a_relu_free_net(explainer: Explainer, seed: int, images: int) -> Measurement:
-    net = relu_free_net(seed)
-    inputs = torch.randn(images, 3, 12, 12, generator=torch.Generator().manual_seed(seed))
-    classes = torch.arange(images) % 4
-    expected = Saliency(net).attribute(inputs, classes, abs=False)
-    return _equal(explainer.rebind(net)(inputs, classes), expected)
 
 
 def _relu_rule(rule: str) -> Callable[[Explainer, int, int], Measurement]:

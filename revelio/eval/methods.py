@@ -113,6 +113,7 @@ def build_explainer(
     reshape: Reshape | None = None,
     *,
     seed: int = 0,
+    preview: bool = False,
 ) -> Explainer:
     """The explainer of ``method`` for ``model``.
 
@@ -124,6 +125,8 @@ def build_explainer(
             spatial layer).
         reshape: turns that layer's output into a feature map (``vit_reshape``), if needed.
         seed: seeds methods that draw random numbers (their ``seed`` argument).
+        preview: bind the registry entry's ``preview`` options over its defaults (fewer
+            integration steps, noise samples, masks or windows: the quick run).
 
     Raises:
         InputError: an unknown name.
@@ -131,13 +134,17 @@ def build_explainer(
     if isinstance(method, Attribution):
         spec = registry.spec_of(method)
         attribution = method if method.model is model else method.rebind(model)
-        return Explainer(spec, attribution, dict(spec.defaults))
+        return Explainer(spec, attribution, _options(spec, preview))
     try:
         spec = registry.spec_of(method)
     except MethodNotFoundError as error:
         raise InputError(str(error)) from None
     options = {"seed": seed} if "seed" in inspect.signature(spec.load().__init__).parameters else {}
-    return Explainer(spec, spec.create(model, layer, reshape, **options), dict(spec.defaults))
+    return Explainer(spec, spec.create(model, layer, reshape, **options), _options(spec, preview))
+
+
+def _options(spec: MethodSpec, preview: bool) -> dict[str, Any]:
+    return {**spec.defaults, **spec.preview} if preview else dict(spec.defaults)
 
 
 def method_name(method: Method) -> str:

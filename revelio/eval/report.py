@@ -14,25 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from revelio.eval.checks import ATTRIBUTION_CHECKS, CHECKS, FEATUREVIZ_CHECKS, REFERENCES
+from revelio.eval.evidence import Evidence
 from revelio.eval.outcome import STATUSES, Status
-from revelio.registry import Outcome
 from revelio.io import json_safe
-
-SHORT: dict[str, str] = {
-    "pass": "pass",
-    "fail": "FAIL",
-    "expected-fail": "xfail",
-    "unexpected-pass": "XPASS",
-    "report": "report",
-    "n/a": "n/a",
-    "degenerate": "DEGEN",
-}
-"""Short status names for the terminal table."""
+from revelio.registry import Outcome
 
 LEGEND = (
-    "pass: criterion met, as expected | FAIL: not met, though expected | xfail: not met, as the literature says | "
-    "XPASS: met, though the literature says it fails | report: no expectation, numbers only | "
-    "DEGEN: maps collapsed to all-zero, no verdict | n/a: does not apply"
+    "pass: criterion met, as the cited paper expects | fail: not met, though expected | expected fail: not met, "
+    "as the paper says | unexpected pass: met, though the paper says it fails | inconclusive: a 95% interval "
+    "straddles its threshold | no expectation: no paper says; numbers only | degenerate: maps collapsed to "
+    "all-zero, no verdict | n/a: does not apply"
 )
 
 
@@ -53,6 +44,9 @@ class CheckResult:
         values: every number behind the verdict.
         note: remarks (degenerate shares, reasons for n/a, the controls' lessons).
         figures: file names of the figures that show this result.
+        source: where the expectation comes from (author, year, figure or table).
+        criteria: each figure judged: its estimate, 95% interval, threshold, direction,
+            verdict and where the threshold would flip it.
     """
 
     check: str
@@ -66,6 +60,7 @@ class CheckResult:
     note: str = ""
     figures: list[str] = field(default_factory=list)
     source: str = ""
+    criteria: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -76,14 +71,14 @@ class SanityReport:
         model: the model's name.
         settings: how the run was made (images, seed, device, methods, slow, seconds).
         results: one :class:`CheckResult` per method and check.
-        artifacts: the tensors the figures are drawn from (not serialised).
+        evidence: what the figures are drawn from, one typed field per check (not serialised).
         titles: the display name of each method, by name.
     """
 
     model: str
     settings: dict[str, Any]
     results: list[CheckResult]
-    artifacts: dict[str, Any] = field(default_factory=dict, repr=False)
+    evidence: Evidence = field(default_factory=Evidence, repr=False)
     titles: dict[str, str] = field(default_factory=dict)
 
     def title(self, method: str) -> str:
@@ -116,23 +111,25 @@ class SanityReport:
     # -- renderings ---------------------------------------------------------------
 
     def table(self) -> str:
-        """The terminal table: a status matrix per kind of check, a legend, and the headline numbers."""
+        """The terminal summary: one line per method, its checks grouped by status, by name."""
         heading = (
-            f"revelio sanity: model {self.model!r}, {self.settings.get('images')} images, "
-            f"seed {self.settings.get('seed')}, {self.settings.get('seconds', 0):.0f} s"
+            f"revelio sanity: model {self.model!r}, task {self.settings.get('task')!r}, "
+            f"{self.settings.get('images')} images ({self.settings.get('data', '')}), seed {self.settings.get('seed')}, "
+            f"{self.settings.get('seconds', 0):.0f} s"
         )
-        lines = [heading]
-        for checks in (ATTRIBUTION_CHECKS, FEATUREVIZ_CHECKS):
-            methods = [m for m in self.methods if any(r.method == m and r.check in checks for r in self.results)]
-            if not methods:
-                continue
-            header = ["method", *checks]
-            rows = [[m, *(self._cell(c, m, SHORT) for c in checks)] for m in methods]
-            lines += ["", *_aligned([header, *rows])]
-        lines += ["", LEGEND, ""]
-        detail = [["check", "method", "status", "measured"]]
-        detail += [[r.check, r.method, r.status, r.summary] for r in self.results if r.status != "n/a"]
-        lines += _aligned(detail)
+        lines = [heading, ""]
+        width = max((len(self.title(m)) for m in self.methods), default=0)
+        for method in self.methods:
+            groups = []
+            for status in STATUSES:
+                if status == "n/a":
+                    continue
+                names = [CHECKS.get(r.check, r.check) for r in self.results if r.method == method and r.status == status]
+                if names:
+                    groups.append(f"{status}: {', '.join(names)}")
+            lines.append(f"{self.title(method).ljust(width)}  " + "; ".join(groups))
+        counts = ", ".join(f"{count} {status}" for status, count in self.counts().items() if count)
+        lines += ["", f"totals: {counts}", LEGEND]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +141,7 @@ class SanityReport:
                 "checks": {key: {"name": CHECKS[key], "reference": REFERENCES[key]} for key in CHECKS},
                 "counts": self.counts(),
                 "results": [asdict(r) for r in self.results],
+                "papers": PAPER_NUMBERS,
             }
         )
 
@@ -152,17 +150,20 @@ class SanityReport:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False)
 
     def to_markdown(self, figures: dict[str, str] | None = None) -> str:
-        """The report as Markdown: status matrices, then one row per result with its criterion.
+        """The report as Markdown: status matrices with intervals, then one row per result with its criterion,
+        where its threshold would flip it, and the paper's own numbers where there are some.
 
         Args:
             figures: figure file name -> link target (relative paths); figures not in
                 it are named without a link.
         """
         figures = figures or {}
+        settings = self.settings
         heading = (
-            f"Model `{self.model}`; {self.settings.get('images')} images, seed {self.settings.get('seed')}, "
-            f"{'with' if self.settings.get('slow') else 'without'} data randomization; "
-            f"{self.settings.get('seconds', 0):.0f} s on {self.settings.get('device')}."
+            f"Model `{self.model}` on task `{settings.get('task')}`: {settings.get('data')}; seed {settings.get('seed')}; "
+            f"{'with' if settings.get('slow') else 'without'} data randomization and independent randomization "
+            f"({settings.get('options')}); {settings.get('resamples')} bootstrap resamples, 95% intervals; "
+            f"{settings.get('seconds', 0):.0f} s on {settings.get('device')}."
         )
         out = [heading, ""]
         for checks in (ATTRIBUTION_CHECKS, FEATUREVIZ_CHECKS):
@@ -173,21 +174,35 @@ class SanityReport:
             out.append("|---" * (len(checks) + 1) + "|")
             out.append("| *number shown* | " + " | ".join(f"*{_escape(HEADLINES[c])}*" for c in checks) + " |")
             for method in methods:
-                cells = [self._cell(check, method, None) for check in checks]
+                cells = [self._cell(check, method) for check in checks]
                 out.append(f"| {self.title(method)} | " + " | ".join(cells) + " |")
             out.append("")
         out += ["Status: " + LEGEND.replace(" | ", "; "), ""]
-        out.append("| check | method | status | expected (source) | measured | criterion | figures |")
-        out.append("|---|---|---|---|---|---|---|")
+        out.append("| check | method | status | expected (source) | measured | criterion | flips at | figures |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for r in self.results:
             links = ", ".join(f"[{name}]({figures[name]})" if name in figures else name for name in r.figures)
             measured = r.summary + (f" ({r.note})" if r.note else "")
-            expected = r.expected + (f" ({r.source})" if r.source else "")
+            expected = {"report": "no expectation"}.get(r.expected, r.expected) + (f" ({r.source})" if r.source else "")
+            flips = "; ".join(f"{c['figure']}: {c['flip']}" for c in r.criteria) or "-"
             out.append(
                 f"| {r.check} | {r.method} | {r.status} | {_escape(expected)} | {_escape(measured)} | "
-                f"{_escape(r.criterion)} | {links} |"
+                f"{_escape(r.criterion)} | {_escape(flips)} | {links} |"
             )
+        out += ["", *self.paper_comparison()]
         return "\n".join(out) + "\n"
+
+    def paper_comparison(self) -> list[str]:
+        """Markdown lines: the papers' own numbers beside ours, for the methods both report."""
+        lines = ["| check | method | ours (this report) | the paper's (setup) |", "|---|---|---|---|"]
+        for (check, method), (theirs, setup) in PAPER_NUMBERS_BY_METHOD.items():
+            try:
+                result = self.result(check, method)
+            except KeyError:
+                continue
+            lines.append(f"| {check} | {self.title(method)} | {_escape(headline(result) or result.summary)} | "
+                         f"{_escape(theirs)} ({_escape(setup)}) |")  # fmt: skip
+        return lines if len(lines) > 2 else []
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
         """Write ``report.json``, ``report.md`` and the PNG figures into ``out_dir``.
@@ -209,24 +224,23 @@ class SanityReport:
         written["report.md"] = out / "report.md"
         return written
 
-    def _cell(self, check: str, method: str, names: dict[str, str] | None) -> str:
+    def _cell(self, check: str, method: str) -> str:
         try:
             result = self.result(check, method)
         except KeyError:
             return ""
-        status = names[result.status] if names else result.status
-        number = headline(result) if names is None else ""
-        return f"{status} {number}" if number else status
+        number = headline(result)
+        return f"{result.status} {number}" if number else result.status
 
 
 HEADLINES: dict[str, str] = {
     "A1": "largest relative error (Grad-CAM: Pearson with CAM)",
     "A2": "largest relative difference",
-    "A3": "Spearman of |map| after head + last block / fully random",
-    "A4": "SSIM, asked vs absent class",
-    "A5": "Spearman of |map|, trained vs permuted-label model",
-    "A6": "pointing hit rate / relevance mass",
-    "A7": "mass difference",
+    "A3": "Spearman of |map| after head + last block / fully random [95% interval]",
+    "A4": "class effect (s - u) / (c - u) [95% interval]",
+    "A5": "Spearman of |map|, true-label vs permuted-label model [95% interval]",
+    "A6": "pointing hit rate, TorchRay tolerance [95% interval] / tolerance 0",
+    "A7": "mass difference [95% interval]",
     "A8": "deletion / insertion AUC",
     "F1": "Pearson with the planted pattern",
     "F2": "logit / dataset max (plain); / plain (blur), median",
@@ -235,10 +249,30 @@ HEADLINES: dict[str, str] = {
 }
 """What the number in each cell of the Markdown matrix is, per check."""
 
+_POINTING = "TorchRay docs/pointing.csv, pointing game, 'all' subset: VOC07 VGG16 / ResNet-50; COCO VGG16 / ResNet-50"
+PAPER_NUMBERS_BY_METHOD: dict[tuple[str, str], tuple[str, str]] = {
+    ("A6", "saliency"): ("76.3 / 72.3; 37.7 / 35.0 (centre 69.6; 27.8)", _POINTING),
+    ("A6", "deconvolution"): ("67.5 / 68.6; 30.7 / 30.0 (centre 69.6; 27.8)", _POINTING),
+    ("A6", "guided-backprop"): ("75.9 / 77.2; 39.1 / 42.1 (centre 69.6; 27.8)", _POINTING),
+    ("A6", "gradcam"): ("86.6 / 90.4; 54.2 / 57.3 (centre 69.6; 27.8)", _POINTING),
+    ("A6", "rise"): ("86.9 / 86.4; 50.8 / 54.7 (centre 69.6; 27.8)", _POINTING),
+    ("A8", "gradcam"): ("deletion 0.123, insertion 0.677", "Petsiuk et al. 2018, Table 2: ResNet-50 on ImageNet"),
+}
+"""The papers' own numbers for a check and method, with their setup (percentages for the pointing game)."""
+
+PAPER_NUMBERS: dict[str, dict[str, str]] = {
+    f"{check} {method}": {"theirs": theirs, "setup": setup}
+    for (check, method), (theirs, setup) in PAPER_NUMBERS_BY_METHOD.items()
+}
+
 
 def headline(result: CheckResult) -> str:
     """The one or two numbers of a result that fit in a matrix cell ("" when n/a)."""
     v = result.values
+
+    def ci(value: dict) -> str:
+        return f"{value['estimate']:.2f} [{value['low']:.2f}, {value['high']:.2f}]"
+
     try:
         if result.check == "A1":
             return f"{v['min_pearson']:.4f}" if "min_pearson" in v else f"{v['relative_error']:.0e}"
@@ -246,17 +280,19 @@ def headline(result: CheckResult) -> str:
             return f"{v['relative_difference']:.0e}"
         if result.check == "A3":
             partial = v["stages"].index(v["partial_stage"])
-            return f"{v['spearman_abs'][partial]:.2f} / {v['spearman_abs'][-1]:.2f}"
-        if result.check in ("A4", "F4"):
-            return f"{v['ssim']:.2f}" if result.check == "A4" else f"{v['mean']:.2f}"
+            return f"{ci(v['spearman_abs'][partial])} / {ci(v['spearman_abs'][-1])}"
+        if result.check == "A4":
+            return ci(v["class_effect"])
+        if result.check == "F4":
+            return f"{v['mean']:.2f}"
         if result.check == "A5":
-            return f"{v['spearman_abs']:.2f}"
+            return ci(v["spearman_abs"])
         if result.check == "A6":
-            return f"{v['pointing']:.2f} / {v['mass']:.2f}"
+            return f"{ci(v['pointing'])} / {v['pointing_tolerance_0']['estimate']:.2f}"
         if result.check == "A7":
-            return f"{v['mass_difference']:.2f}"
+            return ci(v["mass_difference"])
         if result.check == "A8":
-            return f"{v['deletion_auc']:.3f} / {v['insertion_auc']:.3f}"
+            return f"{v['deletion_auc']['estimate']:.3f} / {v['insertion_auc']['estimate']:.3f}"
         if result.check == "F1":
             return f"{v['pearson']:.3f}"
         if result.check == "F2":

@@ -1,10 +1,13 @@
 """Run every sanity check for every method on one model, and collect a :class:`SanityReport`.
 
-:func:`run_sanity` is what ``revelio sanity`` and ``python -m revelio.eval`` call. On
-the bundled shapes model it runs A1-A8 (A5 with ``slow=True``) for the five attribution
-methods and the two controls, and F1-F4 for the three activation-maximization
-variants, in about a minute on two CPU cores. Maps are computed in batches, once per
-model state, and shared between checks.
+:func:`run_sanity` is what ``revelio sanity`` and ``python -m revelio.eval`` call. On a
+task's bundled model (:data:`revelio.zoo.tasks.TASKS`, default ``shapes``) it runs
+A1-A8 (A5 and the independent randomization of A3 with ``slow=True``) for every
+registered method and control, and F1-F4 for the activation-maximization presets.
+Maps are computed in batches, once per model state, and shared between checks; every
+figure carries a bootstrap interval over the images (:mod:`revelio.eval.uncertainty`).
+The quick run binds each method's registry ``preview`` options (fewer integration
+steps, noise samples, masks, windows); ``slow=True`` uses the full defaults.
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from revelio.attribution import RandomMap, SpectralResidual
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError
 from revelio.eval import checks as measure
-from revelio.attribution import RandomMap
-from revelio.eval.data_randomization import train_on_permuted_labels
-from revelio.eval.faithfulness import deletion_insertion
+from revelio.eval.data_randomization import train_on_labels
+from revelio.eval.evidence import (
+    CascadeEvidence,
+    Curves,
+    Evidence,
+    FaithfulnessEvidence,
+    Images,
+    KnownPatternEvidence,
+    LocalizationEvidence,
+    PairedMaps,
+    PairedMapsEvidence,
+    VisualizationEvidence,
+)
+from revelio.eval.faithfulness import PerturbationCurves, deletion_insertion
 from revelio.eval.featureviz_checks import CRITERIA as FEATUREVIZ_CRITERIA
 from revelio.eval.featureviz_checks import (
     known_pattern,
@@ -32,24 +47,26 @@ from revelio.eval.featureviz_checks import (
     regularizer_effect,
     visualize_classes,
 )
+from revelio.eval.figures import figures_of
 from revelio.eval.invariance import CRITERION as INVARIANCE_CRITERION
 from revelio.eval.invariance import input_invariance
 from revelio.eval.known_answers import criterion as known_answer_criterion
 from revelio.eval.known_answers import known_answer
-from revelio.eval.localization import centre_baseline, random_baseline
+from revelio.eval.localization import centre_baseline, scaled_tolerance
 from revelio.eval.maps import heat, normalized_heat
 from revelio.eval.methods import Explainer, Method, build_explainer, resolve_methods
 from revelio.eval.outcome import Measurement, decide, not_applicable
-from revelio.eval.randomization import model_randomization
+from revelio.eval.randomization import BatchNormStatistics, model_randomization
 from revelio.eval.report import CheckResult, SanityReport
+from revelio.eval.uncertainty import RESAMPLES, resample_weights
 from revelio.featureviz import PRESETS, Preset, get_preset
 from revelio.registry import Expectation
-from revelio.zoo import CLASS_NAMES, ZooModel, make_batch
+from revelio.zoo import ZooModel
 from revelio.zoo import load as load_zoo_model
-from revelio.zoo.train import TEST_SEED
+from revelio.zoo.tasks import DEFAULT_TASK, Task, get_task
 
-DEFAULT_IMAGES = 64
-"""Images per check on the bundled model."""
+DEFAULT_IMAGES = 32
+"""Images per check on a task's bundled model."""
 
 DEFAULT_IMAGES_OTHER = 8
 """Images per check on other models (224-pixel inputs are costly on a CPU)."""
@@ -61,101 +78,111 @@ PERTURBATION_STEPS = 20
 """Steps of the deletion and insertion curves."""
 
 FEATUREVIZ_STEPS = 64
-"""Activation-maximization steps of F2-F4 on the bundled model (32 on others)."""
+"""Activation-maximization steps of F2-F4 on a task's model (32 on others)."""
 
 EXAMPLES = 4
 """Images whose maps are kept for the figures."""
 
-FIGURES: dict[str, list[str]] = {
-    "A3": ["a3_cascade.png", "a3_similarity.png"],
-    "A4": ["a4_random_logit.png"],
-    "A5": ["a5_data_randomization.png"],
-    "A6": ["a6_localization.png"],
-    "A7": ["a7_class_discrimination.png"],
-    "A8": ["a8_deletion_insertion.png"],
-    "F1": ["f1_known_answer.png"],
-    "F2": ["f_visualizations.png"],
-    "F3": ["f_visualizations.png"],
-    "F4": ["f_visualizations.png"],
-}
-"""The figures that show each check (written by :meth:`SanityReport.write`)."""
+ATTRIBUTION_CHECK_IDS = ("A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8")
+FEATUREVIZ_CHECK_IDS = ("F1", "F2", "F3", "F4")
 
 
 def run_sanity(
     model: ZooModel | None = None,
     methods: Sequence[Method | str] | str | Method | None = None,
     *,
+    task: str = DEFAULT_TASK,
     slow: bool = False,
     images: int | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     progress: bool = False,
+    retake_class: bool = True,
+    batchnorm_statistics: BatchNormStatistics = "keep",
+    resamples: int = RESAMPLES,
 ) -> SanityReport:
     """Run the sanity checks of every method and return the report.
 
     Args:
-        model: a :class:`~revelio.zoo.ZooModel`; default: the bundled shapes model,
-            loaded on ``device``. Other models get A1-A5, A8 and F1, F3, F4; the checks
-            that need the shapes task's masks or data (A6, A7, F2) are reported as
-            ``n/a`` with the reason.
-        methods: what to check: registered method names (:mod:`revelio.registry`,
-            controls included), feature-visualization preset names
-            (:data:`revelio.featureviz.PRESETS`), specs, or ``Attribution`` instances
-            (a comma-separated string works too); default: every registered method
-            and control, and every preset.
-        slow: also run data randomization (A5), which retrains the shapes model on
-            permuted labels (about a minute).
-        images: images per check; default 64 on the bundled model, 8 on others.
-        seed: seeds the randomization, the random maps and the visualizations.
+        model: a :class:`~revelio.zoo.ZooModel`; default: the bundled model of ``task``,
+            loaded on ``device``. A model of other classes gets A1-A5, A8 and F1, F3,
+            F4 on the task's images; the checks that need the task's masks or data (A6,
+            A7, F2) are reported as ``n/a`` with the reason.
+        methods: registered method names (:mod:`revelio.registry`, controls included),
+            feature-visualization preset names, specs, or ``Attribution`` instances (a
+            comma-separated string works too); default: every registered method and
+            control, and every preset.
+        task: the ground-truth task whose held-out images are checked
+            (:func:`revelio.zoo.tasks.get_task`).
+        slow: also run data randomization (A5: trains a permuted-label model and its
+            true-label control) and A3's independent randomization, with every method's
+            full default options instead of its ``preview`` ones.
+        images: images per check; default 32 on a task's model, 8 on others.
+        seed: seeds the randomization, the random maps, the visualizations and the bootstrap.
         device: where to load the default model (a given model stays where it is).
         progress: print what runs, with timings, to stderr.
+        retake_class: A3 explains each randomized model's own top class, as Adebayo et
+            al.'s code does (default); ``False`` keeps the trained model's class.
+        batchnorm_statistics: A3 keeps BatchNorm running statistics (``"keep"``, as
+            Adebayo et al.'s code) or resets them with the parameters (``"reset"``).
+        resamples: bootstrap resamples per interval.
 
     Returns:
         a :class:`SanityReport`; its :meth:`~SanityReport.write` makes the files.
 
     Raises:
         InputError: an unknown method name, or fewer than 2 images.
+        ModelNotFoundError: an unknown task.
     """
     started = time.perf_counter()
     log = _logger(progress, started)
+    the_task = get_task(task)
     attribution_methods, presets = _split_methods(methods)
-    zoo_model = load_zoo_model("shapes", device) if model is None else model
+    zoo_model = load_zoo_model(the_task.model, device) if model is None else model
     if not isinstance(zoo_model, ZooModel):
         raise TypeError(
             f"model must be a revelio.zoo.ZooModel (zoo.load, zoo.torchvision.build), got {type(model).__name__}"
         )
-    bundled = zoo_model.class_names == CLASS_NAMES and tuple(zoo_model.input_size) == (64, 64)
-    count = images if images is not None else (DEFAULT_IMAGES if bundled else DEFAULT_IMAGES_OTHER)
+    on_task = tuple(zoo_model.class_names or ()) == tuple(the_task.class_names)
+    count = images if images is not None else (DEFAULT_IMAGES if on_task else DEFAULT_IMAGES_OTHER)
     if isinstance(count, bool) or not isinstance(count, int) or count < 2:
         raise InputError(f"images must be an integer >= 2, got {images!r}")
-    run = _Run(zoo_model, bundled, count, seed, log)
+    run = _Run(zoo_model, the_task, on_task, count, seed, log, resamples)
+    options = {"retake_class": retake_class, "batchnorm_statistics": batchnorm_statistics}
     results: list[CheckResult] = []
     titles: dict[str, str] = {}
     if attribution_methods:
         explainers = [
-            build_explainer(m, zoo_model.model, zoo_model.gradcam_layer, zoo_model.gradcam_reshape, seed=seed)
+            build_explainer(
+                m, zoo_model.model, zoo_model.gradcam_layer, zoo_model.gradcam_reshape, seed=seed, preview=not slow
+            )
             for m in attribution_methods
         ]
         titles.update({e.name: e.title for e in explainers})
-        results += run.attribution_checks(explainers, slow)
+        results += run.attribution_checks(explainers, slow, **options)
     if presets:
         titles.update({p.name: p.title for p in presets})
         results += run.featureviz_checks(presets)
     seconds = time.perf_counter() - started
     log(f"done in {seconds:.0f} s")
     settings: dict[str, Any] = {
+        "task": the_task.name,
         "images": count,
         "seed": seed,
         "device": str(zoo_model.device),
         "methods": list(titles),
         "slow": bool(slow),
+        "options": "full defaults" if slow else "registry preview options for the costly methods",
+        "retake_class": retake_class,
+        "batchnorm_statistics": batchnorm_statistics,
+        "resamples": resamples,
         "seconds": round(seconds, 1),
         "timings": {key: round(value, 1) for key, value in run.timings.items()},
-        "data": f"shapes dataset seed {TEST_SEED}, items 0..{count - 1}",
+        "data": run.evidence.images.describe() if run.evidence.images else "",
         "torch": torch.__version__,
     }
     return SanityReport(
-        model=zoo_model.name, settings=settings, results=results, artifacts=run.artifacts, titles=titles
+        model=zoo_model.name, settings=settings, results=results, evidence=run.evidence, titles=titles
     )
 
 
@@ -184,166 +211,237 @@ def _logger(progress: bool, started: float) -> Callable[[str], None]:
 
 
 class _Run:
-    """One sanity run: the data, the maps shared between checks, the artifacts for figures."""
+    """One sanity run: the images, the maps shared between checks, the evidence for figures."""
 
-    def __init__(self, zoo_model: ZooModel, bundled: bool, count: int, seed: int, log: Callable[[str], None]) -> None:
+    def __init__(
+        self, zoo_model: ZooModel, task: Task, on_task: bool, count: int, seed: int,
+        log: Callable[[str], None], resamples: int,
+    ) -> None:
         self.zoo_model = zoo_model
         self.model = zoo_model.model
-        self.bundled = bundled
+        self.task = task
+        self.on_task = on_task
         self.seed = seed
         self.log = log
         self.timings: dict[str, float] = {}
-        self.artifacts: dict[str, Any] = {"model": zoo_model.name}
+        self.evidence = Evidence()
+        self.weights = resample_weights(count, resamples=resamples, seed=seed)
         device = zoo_model.device
-        batch = make_batch(count, TEST_SEED)
+        batch = task.make_batch(count, task.test_seed)
         self.batch = batch
-        if bundled:
+        if on_task:
             self.inputs = zoo_model.normalize(batch.images.to(device))
-            self.display = batch.images
+            display = batch.images
         else:
             self.inputs = zoo_model.preprocess(batch.images)
-            self.display = zoo_model.denormalize(self.inputs).clamp(0, 1).cpu()
+            display = zoo_model.denormalize(self.inputs).clamp(0, 1).cpu()
         logits = _logits(self.model, self.inputs)
         if not isinstance(logits, Tensor) or logits.ndim != 2:
             raise InputError("sanity checks need a classifier returning logits (N, classes)")
         generator = torch.Generator().manual_seed(seed)
         classes = logits.shape[1]
-        if bundled:
-            self.objects = batch.classes.to(device)
-            # the object the model is surest of: the class explained by A3, A4, A5, A8
-            self.first_is_primary = (logits.gather(1, self.objects).argmax(dim=1) == 0).cpu()
-            self.primary = torch.where(self.first_is_primary.to(device), self.objects[:, 0], self.objects[:, 1])
+        if on_task:
+            self.objects = batch.classes.to(device)  # [N, K]
+            self.masks = batch.masks.to(device)  # [N, K, H, W]
+            # the labelled object the model is surest of: the class explained by A3, A4, A8
+            self.primary_index = logits.gather(1, self.objects).argmax(dim=1)
+            self.primary = self.objects.gather(1, self.primary_index[:, None])[:, 0]
             present = batch.labels.bool()
             draws = torch.rand(count, classes, generator=generator).masked_fill(present, -1.0)
-            self.other = draws.argmax(dim=1).to(device)  # a class not in the image
+            self.absent = draws.argmax(dim=1).to(device)
         else:
             self.objects = None
+            self.masks = None
+            self.primary_index = None
             self.primary = logits.argmax(dim=1)
             offset = torch.randint(1, classes, (count,), generator=generator).to(device)
-            self.other = (self.primary + offset) % classes
-        self.artifacts.update(
-            images=self.display[:EXAMPLES].cpu(),
+            self.absent = (self.primary + offset) % classes
+        self.evidence.images = Images(
+            task=task.name,
+            dataset_seed=task.test_seed,
+            indices=list(range(count)),
+            shown=display[:EXAMPLES].cpu(),
             class_names=list(zoo_model.class_names) if zoo_model.class_names else None,
-            primary=self.primary[:EXAMPLES].tolist(),
-            other=self.other[:EXAMPLES].tolist(),
+            asked=self.primary[:EXAMPLES].tolist(),
+            absent=self.absent[:EXAMPLES].tolist(),
+            objects=self.objects[:EXAMPLES].tolist() if self.objects is not None else [],
+            masks=self.masks[:EXAMPLES].cpu() if self.masks is not None else None,
         )
 
     # -- attribution ------------------------------------------------------------------
 
-    def attribution_checks(self, explainers: Sequence[Explainer], slow: bool) -> list[CheckResult]:
+    def attribution_checks(
+        self, explainers: Sequence[Explainer], slow: bool, *, retake_class: bool, batchnorm_statistics: str
+    ) -> list[CheckResult]:
         found: dict[str, dict[str, Measurement]] = {e.name: {} for e in explainers}
-        with self._timed("A1 A2"):
-            for explainer in explainers:
-                found[explainer.name]["A1"] = known_answer(explainer, seed=self.seed)
-                found[explainer.name]["A2"] = input_invariance(explainer, seed=self.seed)
+        with self._timed("A1 A2 known answers, input invariance"):
+            self.known_answers_and_invariance(explainers, found)
         with self._timed("maps"):
-            maps = self._maps(explainers)
-        with self._timed("A3"):
-            self._a3(explainers, maps, found)
-        with self._timed("A4"):
-            self.artifacts["a4"] = {}
-            for explainer in explainers:
-                name = explainer.name
-                found[name]["A4"] = measure.random_logit(maps[name]["primary"], maps[name]["other"])
-                self.artifacts["a4"][name] = _examples(maps[name]["primary"], maps[name]["other"])
-        with self._timed("A5"):
-            self._a5(explainers, maps, found, slow)
-        with self._timed("A6 A7"):
-            self._a6_a7(explainers, maps, found)
-        with self._timed("A8"):
-            self._a8(explainers, maps, found)
+            maps = self.maps(explainers)
+        with self._timed("A3 cascading randomization"):
+            self.cascading_randomization(explainers, maps, found, slow, retake_class, batchnorm_statistics)
+        with self._timed("A4 random logit"):
+            self.random_logit(explainers, maps, found)
+        with self._timed("A5 data randomization"):
+            self.data_randomization(explainers, maps, found, slow)
+        with self._timed("A6 A7 localization, class discrimination"):
+            self.localization_and_discrimination(explainers, maps, found)
+        with self._timed("A8 deletion / insertion"):
+            self.deletion_insertion(explainers, maps, found)
         criteria = {"A1": known_answer_criterion, "A2": lambda explainer: INVARIANCE_CRITERION}
-        results = []
-        for explainer in explainers:
-            for check in measure_ids():
-                text = criteria[check](explainer) if check in criteria else measure.CRITERIA[check]
-                results.append(self._result(check, explainer.name, explainer.expected(check), text,
-                                            found[explainer.name][check]))
-        return results
+        return [
+            self._result(
+                check, explainer.name, explainer.expected(check),
+                criteria[check](explainer) if check in criteria else measure.CRITERIA[check],
+                found[explainer.name][check],
+            )
+            for explainer in explainers
+            for check in ATTRIBUTION_CHECK_IDS
+        ]
 
-    def _maps(self, explainers: Sequence[Explainer]) -> dict[str, dict[str, Tensor]]:
-        maps: dict[str, dict[str, Tensor]] = {}
+    def known_answers_and_invariance(self, explainers: Sequence[Explainer], found) -> None:
+        """A1 and A2, on small built-in nets (they do not read the model under test)."""
+        for explainer in explainers:
+            found[explainer.name]["A1"] = known_answer(explainer, seed=self.seed)
+            found[explainer.name]["A2"] = input_invariance(explainer, seed=self.seed)
+
+    def maps(self, explainers: Sequence[Explainer]) -> dict[str, dict[str, Any]]:
+        """Each method's maps: per labelled object, for the absent class, the primary class, and a recomputation."""
+        maps: dict[str, dict[str, Any]] = {}
         for explain in explainers:
-            method = explain.name
-            self.log(f"maps: {method}")
-            entry: dict[str, Tensor] = {"other": explain(self.inputs, self.other)}
+            self.log(f"maps: {explain.name}")
+            entry: dict[str, Any] = {"absent": explain(self.inputs, self.absent)}
             if self.objects is not None:
-                entry["first"] = explain(self.inputs, self.objects[:, 0])
-                entry["second"] = explain(self.inputs, self.objects[:, 1])
-                pick = self.first_is_primary.to(entry["first"].device).view(-1, *([1] * (entry["first"].ndim - 1)))
-                entry["primary"] = torch.where(pick, entry["first"], entry["second"])
+                per_object = [explain(self.inputs, self.objects[:, k]) for k in range(self.objects.shape[1])]
+                stacked = torch.stack(per_object, dim=1)  # [N, K, ...]
+                index = self.primary_index.view(-1, 1, *([1] * (stacked.ndim - 2))).expand(-1, 1, *stacked.shape[2:])
+                entry["objects"] = per_object
+                entry["primary"] = stacked.gather(1, index)[:, 0]
             else:
                 entry["primary"] = explain(self.inputs, self.primary)
-            maps[method] = entry
+            entry["again"] = self._recomputed(explain, entry["primary"])
+            maps[explain.name] = entry
         return maps
 
-    def _a3(self, explainers: Sequence[Explainer], maps: dict[str, dict[str, Tensor]], found) -> None:
+    def _recomputed(self, explain: Explainer, primary: Tensor) -> Tensor:
+        """The primary maps computed again: the same tensor when a probe on a few images repeats bit for bit."""
+        probe = explain(self.inputs[:EXAMPLES], self.primary[:EXAMPLES])
+        if torch.equal(probe, primary[:EXAMPLES]):
+            return primary
+        return torch.cat([probe, explain(self.inputs[EXAMPLES:], self.primary[EXAMPLES:])])
+
+    def cascading_randomization(
+        self, explainers: Sequence[Explainer], maps, found, slow: bool, retake_class: bool, batchnorm_statistics
+    ) -> None:
+        """A3 (Adebayo et al. 2018): cascading randomization; the independent one too with ``slow``."""
         trained = {e.name: maps[e.name]["primary"] for e in explainers}
         by_name = {e.name: e for e in explainers}
+        options = {
+            "seed": self.seed, "examples": EXAMPLES, "trained_maps": trained, "retake_class": retake_class,
+            "batchnorm_statistics": batchnorm_statistics,
+        }
         self.log("A3: cascading randomization")
-        cascading = model_randomization(
-            self.model, by_name, self.inputs, self.primary, mode="cascading", seed=self.seed,
-            examples=EXAMPLES, trained_maps=trained,
-        )
-        self.log("A3: independent randomization")
-        independent = model_randomization(
-            self.model, by_name, self.inputs, self.primary, mode="independent", seed=self.seed,
-            examples=EXAMPLES, trained_maps=trained,
-        )
-        self.artifacts["a3"] = cascading
-        self.artifacts["a3_independent"] = independent
+        cascading = model_randomization(self.model, by_name, self.inputs, self.primary, mode="cascading", **options)
+        independent = None
+        if slow:
+            self.log("A3: independent randomization")
+            independent = model_randomization(
+                self.model, by_name, self.inputs, self.primary, mode="independent", **options
+            )
+        self.evidence.cascade = CascadeEvidence(cascading, independent)
         for method in by_name:
-            found[method]["A3"] = measure.cascading_randomization(cascading[method], independent[method])
+            found[method]["A3"] = measure.cascading_randomization(cascading[method], self.weights)
 
-    def _a5(self, explainers: Sequence[Explainer], maps: dict[str, dict[str, Tensor]], found, slow: bool) -> None:
-        if not slow or not self.bundled:
+    def random_logit(self, explainers: Sequence[Explainer], maps, found) -> None:
+        """A4 (Sixt et al. 2020): the map for a class in the image against one for a class not in it."""
+        examples = {}
+        for explainer in explainers:
+            entry = maps[explainer.name]
+            found[explainer.name]["A4"] = measure.random_logit(
+                entry["primary"], entry["absent"], entry["again"], self.weights
+            )
+            examples[explainer.name] = _examples(entry["primary"], entry["absent"])
+        names = self.evidence.images.name
+        headings = [(f"asked: {names(a)}", f"absent: {names(o)}") for a, o in zip(self.primary.tolist(), self.absent.tolist())]
+        self.evidence.random_logit = PairedMapsEvidence(examples, headings[:EXAMPLES])
+
+    def data_randomization(self, explainers: Sequence[Explainer], maps, found, slow: bool) -> None:
+        """A5 (Adebayo et al. 2018): a permuted-label model against a true-label one trained identically."""
+        if not slow or self.task.name != "shapes" or not self.on_task:
             reason = (
-                "slow check: run with slow=True (--slow) to retrain on permuted labels"
-                if self.bundled
-                else "retraining on permuted labels is implemented for the bundled shapes task only"
+                "slow check: run with slow=True (--slow) to train the permuted-label model and its control"
+                if slow is False
+                else "training on permuted labels is implemented for the shapes task's model only"
             )
             for explainer in explainers:
                 found[explainer.name]["A5"] = not_applicable(reason)
             return
-        self.log("A5: training on permuted labels")
-        retrained = train_on_permuted_labels(seed=self.seed, log=self.log)
-        permuted_model = retrained.model.to(self.zoo_model.device).eval()
-        self.artifacts["a5"] = {"train_accuracy": retrained.train_accuracy, "heldout_accuracy": retrained.heldout_accuracy}
+        trained = {}
+        for permuted in (False, True):
+            self.log(f"A5: training on {'permuted' if permuted else 'true'} labels")
+            trained[permuted] = train_on_labels(permuted=permuted, seed=self.seed, log=self.log)
+        control = trained[False].model.to(self.zoo_model.device).eval()
+        permuted_model = trained[True].model.to(self.zoo_model.device).eval()
+        training = {
+            "permuted_model_train_accuracy": trained[True].train_accuracy,
+            "permuted_model_heldout_accuracy": trained[True].heldout_accuracy,
+            "control_model_train_accuracy": trained[False].train_accuracy,
+            "control_model_heldout_accuracy": trained[False].heldout_accuracy,
+            "epochs": trained[True].epochs,
+            "training_images": trained[True].images,
+        }
+        examples = {}
         for explainer in explainers:
-            method = explainer.name
-            permuted = explainer.rebind(permuted_model)(self.inputs, self.primary)
-            found[method]["A5"] = measure.data_randomization(
-                maps[method]["primary"], permuted, retrained.train_accuracy, retrained.heldout_accuracy
+            control_maps = explainer.rebind(control)(self.inputs, self.primary)
+            permuted_maps = explainer.rebind(permuted_model)(self.inputs, self.primary)
+            found[explainer.name]["A5"] = measure.data_randomization(
+                control_maps, permuted_maps, maps[explainer.name]["primary"], self.weights, training
             )
-            self.artifacts["a5"][method] = _examples(maps[method]["primary"], permuted)
+            examples[explainer.name] = _examples(control_maps, permuted_maps)
+        self.evidence.data_randomization = PairedMapsEvidence(
+            examples, [("true labels", "permuted labels")] * EXAMPLES
+        )
 
-    def _a6_a7(self, explainers: Sequence[Explainer], maps: dict[str, dict[str, Tensor]], found) -> None:
+    def localization_and_discrimination(self, explainers: Sequence[Explainer], maps, found) -> None:
+        """A6 (pointing game, TorchRay) and A7 (class discrimination) on the task's object masks."""
         if self.objects is None:
-            reason = "needs ground-truth object masks of the model's classes (the bundled shapes task)"
+            reason = "needs ground-truth object masks of the model's classes (a task's bundled model)"
             for explainer in explainers:
                 found[explainer.name]["A6"] = not_applicable(reason)
                 found[explainer.name]["A7"] = not_applicable(reason)
             return
-        masks = self.batch.masks.to(self.inputs.device)
-        both = torch.cat([masks[:, 0], masks[:, 1]])
-        n, h, w = both.shape
-        tolerance = round(15 * h / 224)  # Zhang et al.'s 15 pixels at 224
-        centre = centre_baseline(n, h, w, device=both.device)
-        random = random_baseline(n, h, w, seed=self.seed + 1, device=both.device)
-        self.artifacts["a6"] = {}
-        self.artifacts["a7"] = {"masks": self.batch.masks[:EXAMPLES].cpu(), "objects": self.objects[:EXAMPLES].tolist()}
-        for method in (e.name for e in explainers):
-            first, second = maps[method]["first"], maps[method]["second"]
-            found[method]["A6"] = measure.localization(torch.cat([first, second]), both, centre, random, tolerance)
-            found[method]["A7"] = measure.discrimination(first, second, masks)
-            self.artifacts["a6"][method] = found[method]["A6"].values
-            self.artifacts["a7"][method] = _examples(first, second)
+        n, k, h, w = self.masks.shape
+        # rows: (object k, image i), object-major; "other" is the next labelled object of the same image
+        masks = self.masks.transpose(0, 1).reshape(k * n, h, w)
+        other = self.masks.roll(-1, dims=1).transpose(0, 1).reshape(k * n, h, w)
+        classes = self.objects.T.reshape(-1).cpu()
+        weights = self.weights.repeat(1, k)
+        tolerance = scaled_tolerance(h, w)
+        baselines = {
+            "centre": centre_baseline(k * n, h, w, device=masks.device),
+            "objectness": SpectralResidual(self.model).attribute(self.inputs.repeat(k, 1, 1, 1))[:, 0],
+        }
+        scores, examples = {}, {}
+        for explainer in explainers:
+            rows = torch.cat(maps[explainer.name]["objects"])
+            found[explainer.name]["A6"] = measure.localization(
+                rows, masks, other, classes, baselines, tolerance, weights
+            )
+            found[explainer.name]["A7"] = measure.discrimination(rows, masks, other, weights)
+            scores[explainer.name] = found[explainer.name]["A6"].values
+            first, second = maps[explainer.name]["objects"][:2]
+            examples[explainer.name] = _examples(first, second)
+        self.evidence.localization = LocalizationEvidence(scores, list(baselines))
+        names = self.evidence.images.name
+        headings = [(names(a), names(b)) for a, b, *_ in self.objects[:EXAMPLES].tolist()]
+        self.evidence.discrimination = PairedMapsEvidence(examples, headings)
 
-    def _a8(self, explainers: Sequence[Explainer], maps: dict[str, dict[str, Tensor]], found) -> None:
+    def deletion_insertion(self, explainers: Sequence[Explainer], maps, found) -> None:
+        """A8 (Petsiuk et al. 2018): deletion and insertion AUCs against a random map's."""
         probability = self.zoo_model.probabilities
         reference_maps = RandomMap(self.model, seed=self.seed + 1000).attribute(self.inputs, self.primary)
 
-        def curves(values: Tensor):
+        def curves(values: Tensor) -> PerturbationCurves:
             return deletion_insertion(
                 self.model, self.inputs, values, self.primary, probability=probability, steps=PERTURBATION_STEPS,
                 batch_size=128, seed=self.seed,
@@ -351,12 +449,13 @@ class _Run:
 
         self.log("A8: random-map reference")
         reference = curves(reference_maps)
-        self.artifacts["a8"] = {"random map (reference)": _mean_curves(reference)}
-        for method in (e.name for e in explainers):
-            self.log(f"A8: {method}")
-            result = curves(maps[method]["primary"])
-            found[method]["A8"] = measure.faithfulness(result, reference)
-            self.artifacts["a8"][method] = _mean_curves(result)
+        mean_curves = {}
+        for explainer in explainers:
+            self.log(f"A8: {explainer.name}")
+            result = curves(maps[explainer.name]["primary"])
+            found[explainer.name]["A8"] = measure.faithfulness(result, reference, self.weights)
+            mean_curves[explainer.name] = _mean_curves(result)
+        self.evidence.faithfulness = FaithfulnessEvidence(mean_curves, _mean_curves(reference))
 
     # -- feature visualization ----------------------------------------------------------
 
@@ -364,40 +463,42 @@ class _Run:
         variants = [p.name for p in presets]
         needed = ["plain"] + [v for v in variants if v != "plain"]  # F2 and F3 compare with the plain variant
         found: dict[str, dict[str, Measurement]] = {v: {} for v in variants}
-        with self._timed("F1"), _small_batch_threads(torch.device("cpu"), small=True):  # tiny built-in nets
-            self.artifacts["f1"] = {}
+        with self._timed("F1 known pattern"), _small_batch_threads(torch.device("cpu"), small=True):
+            patches = {}
             for variant in variants:
                 found[variant]["F1"] = known_pattern(variant, seed=self.seed)
-                self.artifacts["f1"][variant] = found[variant]["F1"].tensors
-        with self._timed("F2-F4"):
+                patches[variant] = found[variant]["F1"].tensors["patch"]
+            pattern = found[variants[0]]["F1"].tensors["pattern"]
+            self.evidence.known_pattern = KnownPatternEvidence(pattern, patches)
+        with self._timed("F2-F4 class visualizations"):
             classes = len(self.zoo_model.class_names or ()) or 4
-            units = list(range(min(classes, 6))) if self.bundled else [0, 1, 2, 3]
+            units = list(range(min(classes, 6))) if self.on_task else [0, 1, 2, 3]
             self.log(f"F2-F4: feature visualization of {len(units)} classes, {', '.join(needed)}")
-            with _small_batch_threads(self.inputs.device, small=self.bundled):
+            with _small_batch_threads(self.inputs.device, small=self.on_task):
                 runs = visualize_classes(
                     self.model, units, image_size=tuple(self.zoo_model.input_size), mean=self.zoo_model.mean,
-                    std=self.zoo_model.std, steps=FEATUREVIZ_STEPS if self.bundled else 32, seed=self.seed,
+                    std=self.zoo_model.std, steps=FEATUREVIZ_STEPS if self.on_task else 32, seed=self.seed,
                     variants=needed,
                 )
             dataset_max = None
-            if self.bundled:
-                data = make_batch(DATASET_IMAGES, TEST_SEED)
+            if self.on_task:
+                data = self.task.make_batch(DATASET_IMAGES, self.task.test_seed)
                 images = self.zoo_model.normalize(data.images.to(self.inputs.device))
                 dataset_max = _logits(self.model, images).amax(dim=0)
-            edge_batch = make_batch(32, TEST_SEED)
+            edge_batch = self.task.make_batch(32, self.task.test_seed)
             for variant in variants:
                 found[variant]["F2"] = objective_attained(runs, variant, dataset_max)
                 found[variant]["F3"] = regularizer_effect(runs, variant, edge_batch.images, edge_batch.masks.any(dim=1))
                 found[variant]["F4"] = randomization_differs(runs, variant)
-        self.artifacts["fv"] = {
-            "units": units,
-            "trained": {v: runs.trained[v].display.cpu() for v in needed},
-            "randomized": {v: runs.randomized[v].display.cpu() for v in needed},
-        }
+        self.evidence.visualizations = VisualizationEvidence(
+            units,
+            {v: runs.trained[v].display.cpu() for v in needed},
+            {v: runs.randomized[v].display.cpu() for v in needed},
+        )
         return [
             self._result(check, preset.name, preset.expected(check), FEATUREVIZ_CRITERIA[check], found[preset.name][check])
             for preset in presets
-            for check in ("F1", "F2", "F3", "F4")
+            for check in FEATUREVIZ_CHECK_IDS
         ]
 
     # -- shared -----------------------------------------------------------------------
@@ -405,7 +506,6 @@ class _Run:
     def _result(
         self, check: str, method: str, expectation: Expectation, criterion: str, measurement: Measurement
     ) -> CheckResult:
-        note = measurement.note
         return CheckResult(
             check=check,
             method=method,
@@ -416,8 +516,9 @@ class _Run:
             summary=measurement.summary,
             met=measurement.met,
             values=measurement.values,
-            note=note,
-            figures=list(FIGURES.get(check, [])) if measurement.applicable else [],
+            note=measurement.note,
+            figures=figures_of(check) if measurement.applicable else [],
+            criteria=[c.as_dict() | {"flip": c.flip()} for c in measurement.criteria],
         )
 
     @contextmanager
@@ -458,20 +559,18 @@ def _logits(model: torch.nn.Module, inputs: Tensor) -> Tensor:
 
 def measure_ids() -> tuple[str, ...]:
     """The attribution checks' ids, in report order."""
-    return ("A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8")
+    return ATTRIBUTION_CHECK_IDS
 
 
-def _examples(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
+def _examples(first: Tensor, second: Tensor) -> PairedMaps:
     """Normalised heat of the first :data:`EXAMPLES` maps of two batches, on the CPU."""
-    return normalized_heat(heat(first[:EXAMPLES])).cpu(), normalized_heat(heat(second[:EXAMPLES])).cpu()
+    return PairedMaps(normalized_heat(heat(first[:EXAMPLES])).cpu(), normalized_heat(heat(second[:EXAMPLES])).cpu())
 
 
-def _mean_curves(curves) -> dict[str, list[float]]:
-    return {
-        "fractions": curves.fractions.tolist(),
-        "deletion": curves.deletion.mean(dim=0).tolist(),
-        "insertion": curves.insertion.mean(dim=0).tolist(),
-    }
+def _mean_curves(curves: PerturbationCurves) -> Curves:
+    return Curves(
+        curves.fractions.tolist(), curves.deletion.mean(dim=0).tolist(), curves.insertion.mean(dim=0).tolist()
+    )
 
 
 __all__ = ["run_sanity"]

@@ -112,6 +112,33 @@ def bootstrap_mean(
     return Interval(estimate, low, high)
 
 
+def resampled_means(values: Tensor, weights: Tensor) -> Tensor:
+    """Means of each row of ``values`` (``Tensor[K, N]``) on the images as drawn and on each resample.
+
+    Returns:
+        ``Tensor[1 + resamples, K]``: row 0 on the images as drawn, then one row per
+        resample of ``weights`` (:func:`resample_weights`); ``nan`` values are left out.
+    """
+    values = values.detach().double().cpu()
+    keep = ~torch.isnan(values)
+    filled = torch.where(keep, values, torch.zeros_like(values))
+    all_weights = torch.cat([torch.ones(1, values.shape[1], dtype=torch.float64), weights.double()])
+    sums = all_weights @ filled.T
+    counts = all_weights @ keep.double().T
+    return sums / counts
+
+
+def interval(samples: Tensor) -> Interval:
+    """An :class:`Interval` from a statistic on the images as drawn (``samples[0]``) and on each resample."""
+    estimate = float(samples[0])
+    spread = samples[1:][torch.isfinite(samples[1:])].double()
+    if spread.numel() == 0 or not math.isfinite(estimate):
+        return Interval(estimate, math.nan, math.nan)
+    tail = (1 - LEVEL) / 2
+    low, high = torch.quantile(spread, torch.tensor([tail, 1 - tail], dtype=torch.float64)).tolist()
+    return Interval(estimate, low, high)
+
+
 def below(interval: Interval, threshold: float) -> bool | None:
     """``True`` when the interval lies below ``threshold``, ``False`` above it, ``None`` (inconclusive) across it."""
     if not interval.finite:
@@ -129,4 +156,7 @@ def above(interval: Interval, threshold: float) -> bool | None:
     return None if result is None else not result
 
 
-__all__ = ["LEVEL", "RESAMPLES", "Interval", "above", "below", "bootstrap_mean", "resample_weights"]
+__all__ = [
+    "LEVEL", "RESAMPLES", "Interval", "above", "below", "bootstrap_mean", "interval", "resample_weights",
+    "resampled_means",
+]
