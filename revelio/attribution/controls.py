@@ -94,9 +94,14 @@ class SpectralResidual(Attribution):
         width = inputs.shape[-1]
         grey = inputs.detach().float().mean(dim=1)
         spectrum = torch.fft.fft2(grey)
-        log_amplitude = torch.log(spectrum.abs().clamp_min(1e-8))
+        amplitude = spectrum.abs()
+        # a floor of 1e-3 of the mean amplitude: the spectrum of a flat synthetic image has exact zeros,
+        # whose log would otherwise dominate the residual
+        floor = 1e-3 * amplitude.mean(dim=(1, 2), keepdim=True) + torch.finfo(amplitude.dtype).tiny
+        log_amplitude = torch.log(amplitude + floor)
         phase = torch.angle(spectrum)
-        local_mean = F.avg_pool2d(F.pad(log_amplitude[:, None], (1, 1, 1, 1), mode="replicate"), 3, stride=1)[:, 0]
+        # the spectrum is periodic: its 3x3 local mean wraps around
+        local_mean = F.avg_pool2d(F.pad(log_amplitude[:, None], (1, 1, 1, 1), mode="circular"), 3, stride=1)[:, 0]
         residual = log_amplitude - local_mean
         saliency = torch.fft.ifft2(torch.exp(torch.complex(residual, phase))).abs().pow(2)
         smoothed = _gaussian_blur(saliency[:, None], self.sigma * width)

@@ -83,8 +83,10 @@ def principal_projection(activation: Tensor, *, center: bool = True) -> Tensor:
     samples = activation.flatten(2).transpose(1, 2).to(dtype)  # (N, h w, K)
     if center:
         samples = samples - samples.mean(dim=1, keepdim=True)
-    _, _, right = torch.linalg.svd(samples, full_matrices=False)
-    projection = (samples @ right[:, 0, :, None]).squeeze(2)  # (N, h w)
+    # the right singular vectors of (h w, K) are the left ones of its transpose; the wide SVD is
+    # an order of magnitude faster on CPU than the tall one (LAPACK's batched gesdd)
+    left, _, _ = torch.linalg.svd(samples.transpose(1, 2), full_matrices=False)
+    projection = (samples @ left[:, :, 0, None]).squeeze(2)  # (N, h w)
     total = activation.sum(dim=1).flatten(1).to(dtype)
     agreement = ((projection - projection.mean(1, keepdim=True)) * (total - total.mean(1, keepdim=True))).sum(1)
     projection = torch.where(agreement[:, None] < 0, -projection, projection)

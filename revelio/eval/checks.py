@@ -105,8 +105,12 @@ CRITERIA: dict[str, str] = {
 
 
 def cascading_randomization(result: RandomizationResult, weights: Tensor) -> Measurement:
-    """A3 from a cascading randomization: intervals of every similarity at every stage."""
-    partial = min(1, len(result.stages) - 1)
+    """A3 from a cascading randomization: intervals of every similarity at every stage compared.
+
+    The criterion reads the stage "head + last block" (the stage whose label joins two
+    groups) and the last stage (fully random).
+    """
+    partial = next((i for i, label in enumerate(result.stages) if label.count(" + ") == 1), 0)
     full = len(result.stages) - 1
     zero = result.constant_fraction()
     per_stage = {
@@ -121,14 +125,14 @@ def cascading_randomization(result: RandomizationResult, weights: Tensor) -> Mea
     }
     at_partial, at_full = per_stage["spearman_abs"][partial], per_stage["spearman_abs"][full]
     criteria = [
-        Criterion(f"Spearman |.| after {_stage_label(result.stages, partial)}", at_partial, A3_PARTIAL, "below"),
+        Criterion(f"Spearman |.| after {result.stages[partial]}", at_partial, A3_PARTIAL, "below"),
         Criterion("Spearman |.| fully random", at_full, A3_FULL, "below"),
     ]
     degenerate = bool(zero[partial] > DEGENERATE_SHARE or zero[full] > DEGENERATE_SHARE)
     degenerate = degenerate or not (math.isfinite(at_partial.estimate) and math.isfinite(at_full.estimate))
     note = _zero_note(max(float(zero[partial]), float(zero[full])), "randomized", excluded=True)
     return judged(
-        f"Spearman |.| {at_partial} after {_stage_label(result.stages, partial)}, {at_full} fully random",
+        f"Spearman |.| {at_partial} after {result.stages[partial]}, {at_full} fully random",
         criteria, values=values, note=note, degenerate=degenerate,
     )
 
@@ -311,10 +315,6 @@ def faithfulness(curves: PerturbationCurves, reference: PerturbationCurves, weig
 
 def _signed(maps: Tensor) -> Tensor:
     return maps.sum(dim=1) if maps.ndim == 4 else maps
-
-
-def _stage_label(stages: list[str], index: int) -> str:
-    return " + ".join(stages[: index + 1])
 
 
 def _zero_note(share: float, what: str, excluded: bool = False) -> str:

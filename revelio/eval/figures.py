@@ -132,7 +132,7 @@ def _heat(render, values: Tensor) -> Tensor:
 def _cascade(render, results: dict, images: Tensor, title) -> Tensor:
     methods = list(results)
     first = results[methods[0]]
-    titles = ["input", "trained"] + [("+" if i else "") + stage for i, stage in enumerate(first.stages)]
+    titles = ["input", "trained"] + list(first.stages)
     tiles = []
     for method in methods:
         maps = _heat(render, results[method].examples[:, 0])  # stages of the first image
@@ -164,7 +164,8 @@ def similarity_figure(report: SanityReport):
     for row, (results, mode) in enumerate(modes):
         stages = next(iter(results.values())).stages
         if mode == "cascading":
-            ticks = ["trained"] + [("+" if i else "") + s for i, s in enumerate(stages)]
+            ticks = ["trained"] + [s.split(" + ")[-1] if i else s for i, s in enumerate(stages)]
+            ticks = ["trained"] + [("+" if i else "") + t for i, t in enumerate(ticks[1:])]
         else:
             ticks = ["trained"] + [f"only {s}" for s in stages]
         xs = list(range(len(ticks)))

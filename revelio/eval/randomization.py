@@ -285,7 +285,8 @@ class RandomizationResult:
     Attributes:
         method: the method's name.
         mode: ``"cascading"`` or ``"independent"``.
-        stages: one label per randomization stage (the group randomised at that stage).
+        stages: one label per stage compared: the groups randomised so far, joined by
+            ``" + "`` (cascading), or the one group randomised (independent).
         spearman_abs: ``Tensor[S, N]``, Spearman rank correlation of ``|map|`` (summed
             over channels) with the trained model's map, per stage and image (``nan``
             where a map is constant).
@@ -337,6 +338,7 @@ def model_randomization(
     retake_class: bool = True,
     batchnorm_statistics: BatchNormStatistics = "keep",
     ssim_scale: Literal["minmax", "percentile"] = "minmax",
+    explain_at: Sequence[int] | None = None,
 ) -> dict[str, RandomizationResult]:
     """Compare each method's maps of the trained model with those of randomised models.
 
@@ -357,6 +359,9 @@ def model_randomization(
             ``"reset"`` BatchNorm running statistics with the parameters.
         ssim_scale: ``"minmax"`` (default, Adebayo et al.'s normalisation) or
             ``"percentile"`` (the display scale) before SSIM.
+        explain_at: the stages (indices into ``groups``) after which the maps are
+            computed and compared (default: every stage); the cascade still randomises
+            every group in order, so a later stage includes the earlier ones.
 
     Returns:
         ``{name: RandomizationResult}``. The model is left exactly as it was.
@@ -379,12 +384,16 @@ def model_randomization(
     per_stage: dict[str, list[tuple[Tensor, ...]]] = {name: [] for name in explainers}
     stages: list[str] = []
     stage_classes: list[Tensor] = []
+    wanted = set(range(len(groups))) if explain_at is None else {int(i) % len(groups) for i in explain_at}
     with WeightRandomizer(model, seed, batchnorm_statistics) as randomizer:
-        for group in groups:
+        for index, group in enumerate(groups):
             if mode == "independent":
                 randomizer.restore()
             randomizer.randomize(group)
-            stages.append(group.name or "(root)")
+            if index not in wanted:
+                continue
+            names = [g.name or "(root)" for g in groups[: index + 1]]
+            stages.append(" + ".join(names) if mode == "cascading" else names[-1])
             asked = _top_classes(model, inputs) if retake_class else classes
             stage_classes.append(asked.detach().cpu())
             for name, explain in explainers.items():

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -75,7 +76,7 @@ DATASET_IMAGES = 256
 """Dataset images F2 takes the highest class logit over."""
 
 PERTURBATION_STEPS = 20
-"""Steps of the deletion and insertion curves."""
+"""Steps of the deletion and insertion curves (``slow``; half as many in the quick run)."""
 
 FEATUREVIZ_STEPS = 64
 """Activation-maximization steps of F2-F4 on a task's model (32 on others)."""
@@ -287,7 +288,7 @@ class _Run:
         with self._timed("A6 A7 localization, class discrimination"):
             self.localization_and_discrimination(explainers, maps, found)
         with self._timed("A8 deletion / insertion"):
-            self.deletion_insertion(explainers, maps, found)
+            self.deletion_insertion(explainers, maps, found, PERTURBATION_STEPS if slow else PERTURBATION_STEPS // 2)
         criteria = {"A1": known_answer_criterion, "A2": lambda explainer: INVARIANCE_CRITERION}
         return [
             self._result(
@@ -300,10 +301,11 @@ class _Run:
         ]
 
     def known_answers_and_invariance(self, explainers: Sequence[Explainer], found) -> None:
-        """A1 and A2, on small built-in nets (they do not read the model under test)."""
+        """A1 and A2, on small built-in nets (they do not read the model under test), with each method's defaults."""
         for explainer in explainers:
-            found[explainer.name]["A1"] = known_answer(explainer, seed=self.seed)
-            found[explainer.name]["A2"] = input_invariance(explainer, seed=self.seed)
+            plain = replace(explainer, options=dict(explainer.spec.defaults))
+            found[explainer.name]["A1"] = known_answer(plain, seed=self.seed)
+            found[explainer.name]["A2"] = input_invariance(plain, seed=self.seed)
 
     def maps(self, explainers: Sequence[Explainer]) -> dict[str, dict[str, Any]]:
         """Each method's maps: per labelled object, for the absent class, the primary class, and a recomputation."""
@@ -340,8 +342,12 @@ class _Run:
             "seed": self.seed, "examples": EXAMPLES, "trained_maps": trained, "retake_class": retake_class,
             "batchnorm_statistics": batchnorm_statistics,
         }
+        # the quick run compares the maps at the two stages the criterion reads; --slow at every stage
+        cascade_stages = None if slow else (1, -1)
         self.log("A3: cascading randomization")
-        cascading = model_randomization(self.model, by_name, self.inputs, self.primary, mode="cascading", **options)
+        cascading = model_randomization(
+            self.model, by_name, self.inputs, self.primary, mode="cascading", explain_at=cascade_stages, **options
+        )
         independent = None
         if slow:
             self.log("A3: independent randomization")
@@ -436,14 +442,14 @@ class _Run:
         headings = [(names(a), names(b)) for a, b, *_ in self.objects[:EXAMPLES].tolist()]
         self.evidence.discrimination = PairedMapsEvidence(examples, headings)
 
-    def deletion_insertion(self, explainers: Sequence[Explainer], maps, found) -> None:
+    def deletion_insertion(self, explainers: Sequence[Explainer], maps, found, steps: int) -> None:
         """A8 (Petsiuk et al. 2018): deletion and insertion AUCs against a random map's."""
         probability = self.zoo_model.probabilities
         reference_maps = RandomMap(self.model, seed=self.seed + 1000).attribute(self.inputs, self.primary)
 
         def curves(values: Tensor) -> PerturbationCurves:
             return deletion_insertion(
-                self.model, self.inputs, values, self.primary, probability=probability, steps=PERTURBATION_STEPS,
+                self.model, self.inputs, values, self.primary, probability=probability, steps=steps,
                 batch_size=128, seed=self.seed,
             )
 

@@ -225,4 +225,4 @@ def hog_similarity(a: Tensor, b: Tensor) -> Tensor:
     """
     if a.ndim == 3 and min(a.shape[-2:]) < 24:
         return torch.full((a.shape[0],), math.nan, dtype=_result_dtype(a, b), device=a.device)
-    return pearson(hog(a), hog(b))
+    return pearson(hog(a), hog(b)).to(_result_dtype(a, b))

@@ -41,3 +41,17 @@ def test_random_map_is_fresh_noise_per_call_and_seeded():
 def test_controls_need_images():
     with pytest.raises(InputError, match=r"\(N, C, H, W\)"):
         EdgeDetector(nn.Linear(4, 2)).attribute(torch.rand(2, 4), target=0)
+
+
+def test_spectral_residual_is_model_free_and_finds_a_blob_on_a_flat_background():
+    from revelio.eval import SpectralResidual
+
+    image = torch.full((1, 3, 64, 64), 0.5)
+    image[:, :, 40:48, 10:18] = 1.0  # one bright square
+    saliency = SpectralResidual(_model()).attribute(image, target=0)
+    assert saliency.shape == (1, 1, 64, 64)
+    row, column = divmod(int(saliency.flatten().argmax()), 64)
+    assert 36 <= row <= 51 and 6 <= column <= 21  # on or beside the square
+    assert torch.equal(saliency, SpectralResidual(nn.Linear(2, 2)).attribute(image, target=3))
+    with pytest.raises(InputError, match="sigma"):
+        SpectralResidual(_model(), sigma=0)

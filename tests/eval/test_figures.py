@@ -8,7 +8,8 @@ import numpy as np
 import torch
 from matplotlib.colors import to_hex
 
-from revelio.eval.figures import curves_figure, localization_figure, similarity_figure, write_figures
+from revelio.eval.evidence import CascadeEvidence, Curves, Evidence, FaithfulnessEvidence, LocalizationEvidence
+from revelio.eval.figures import FIGURES, curves_figure, figures_of, localization_figure, similarity_figure, write_figures
 from revelio.eval.report import CheckResult, SanityReport
 from revelio.render import method_color
 
@@ -24,19 +25,24 @@ class _Stages:
         return torch.tensor([0.5, 0.2])
 
 
+def _ci(value: float) -> dict[str, float]:
+    return {"estimate": value, "low": value - 0.05, "high": value + 0.05}
+
+
 def _report() -> SanityReport:
-    results = [CheckResult("A6", m, "report", "report", "", "") for m in METHODS]
-    scores = {m: {"pointing": 0.9, "mass": 0.3, "rank": 0.4, "centre_pointing": 0.4, "centre_mass": 0.1,
-                  "centre_rank": 0.15, "random_pointing": 0.2, "random_mass": 0.07, "random_rank": 0.07}
+    results = [CheckResult("A6", m, "no expectation", "report", "", "") for m in METHODS]
+    scores = {m: {"pointing": _ci(0.9), "pointing_tolerance_0": _ci(0.6), "pointing_other_object": _ci(0.1),
+                  "centre_pointing": _ci(0.4), "centre_pointing_tolerance_0": _ci(0.2),
+                  "objectness_pointing": _ci(0.45), "objectness_pointing_tolerance_0": _ci(0.25)}
               for m in METHODS}  # fmt: skip
-    curve = {"fractions": [0.0, 0.5, 1.0], "deletion": [1.0, 0.4, 0.2], "insertion": [0.2, 0.8, 1.0]}
-    artifacts = {
-        "a3": {m: _Stages(["head", "block3"]) for m in METHODS},
-        "a3_independent": {m: _Stages(["head", "block3"]) for m in METHODS},
-        "a6": scores,
-        "a8": {"random map (reference)": curve, **{m: curve for m in METHODS}},
-    }
-    return SanityReport(model="shapes", settings={}, results=results, artifacts=artifacts, titles=TITLES)
+    curve = Curves([0.0, 0.5, 1.0], [1.0, 0.4, 0.2], [0.2, 0.8, 1.0])
+    evidence = Evidence(
+        cascade=CascadeEvidence({m: _Stages(["head", "head + block3"]) for m in METHODS},
+                                {m: _Stages(["head", "block3"]) for m in METHODS}),
+        localization=LocalizationEvidence(scores, ["centre", "objectness"]),
+        faithfulness=FaithfulnessEvidence({m: curve for m in METHODS}, curve),
+    )
+    return SanityReport(model="shapes", settings={"task": "shapes"}, results=results, evidence=evidence, titles=TITLES)
 
 
 def _line_colors(figure) -> dict[str, str]:
@@ -53,11 +59,10 @@ def test_every_chart_colours_a_method_the_same_and_names_baselines_alike():
         bar_colors[container.get_label()] = to_hex(container.patches[0].get_facecolor())
     for title, color in expected.items():
         assert similarity[title] == curves[title] == bar_colors[title] == color, title
-    baselines = {"Centre baseline", "Random baseline"}
-    assert baselines <= set(bar_colors) and "Random baseline" in curves  # the A8 reference: the same name as in A6
+    assert {"Centre point", "Objectness (spectral residual)"} <= set(bar_colors) and "Random map" in curves
     assert not any("reference" in label.lower() for label in {*curves, *bar_colors})
-    assert {bar_colors["Random baseline"], curves["Random baseline"]}.isdisjoint(expected.values())
-    dashed = [line for line in curves_figure(report).axes[0].get_lines() if line.get_label() == "Random baseline"]
+    assert {bar_colors["Centre point"], curves["Random map"]}.isdisjoint(expected.values())
+    dashed = [line for line in curves_figure(report).axes[0].get_lines() if line.get_label() == "Random map"]
     assert dashed and dashed[0].get_linestyle() == "--"
 
 
@@ -67,3 +72,11 @@ def test_the_figures_are_written_as_pngs(tmp_path):
     for path in written.values():
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert np.isfinite(list(similarity_figure(_report()).axes[0].get_lines()[0].get_ydata())).all()
+
+
+def test_one_list_of_figures_names_each_file_once_and_every_check_has_one():
+    names = [figure.name for figure in FIGURES]
+    assert len(names) == len(set(names))
+    for check in ("A3", "A4", "A5", "A6", "A7", "A8", "F1", "F2", "F3", "F4"):
+        assert figures_of(check), check
+    assert figures_of("A1") == [] and figures_of("A3") == ["a3_cascade.png", "a3_similarity.png"]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from revelio.eval import heat, pointing_game, relevance_mass, relevance_rank
+from revelio.eval import heat, pointing_game, relevance_mass, relevance_rank, scaled_tolerance
 
 
 def _mask(cells, size=4):
@@ -22,11 +22,32 @@ def test_heat_sums_absolute_channels():
 def test_pointing_game_hits_misses_tolerance_and_constant_maps():
     maps = torch.zeros(3, 1, 4, 4)
     maps[0, 0, 1, 1] = 5.0  # inside the mask
-    maps[1, 0, 3, 3] = 5.0  # two pixels away from the mask's corner (1, 1)
+    maps[1, 0, 3, 3] = 5.0  # at Euclidean distance sqrt(8) = 2.83 from the mask pixel (1, 1)
     masks = torch.stack([_mask([(1, 1)]), _mask([(1, 1)]), _mask([(1, 1)])])
     assert pointing_game(maps, masks).tolist() == [True, False, False]  # map 2 is constant: a miss
-    assert pointing_game(maps, masks, tolerance=1).tolist() == [True, False, False]
-    assert pointing_game(maps, masks, tolerance=2).tolist() == [True, True, False]
+    assert pointing_game(maps, masks, tolerance=2).tolist() == [True, False, False]  # Chebyshev 2 would hit
+    assert pointing_game(maps, masks, tolerance=8**0.5).tolist() == [True, False, False]  # strict <, as TorchRay
+    assert pointing_game(maps, masks, tolerance=2.9).tolist() == [True, True, False]
+
+
+def test_pointing_game_is_torchrays_disk():
+    """TorchRay's PointingGame.evaluate: a hit when (mask & (dy^2 + dx^2 < tolerance^2)).any(), by hand on a grid."""
+    generator = torch.Generator().manual_seed(1)
+    masks = torch.rand(50, 12, 12, generator=generator) > 0.93
+    maps = torch.rand(50, 12, 12, generator=generator)
+    for tolerance in (1.0, 2.5, 4.29):
+        expected = []
+        for values, mask in zip(maps, masks):
+            point = divmod(int(values.flatten().argmax()), 12)
+            rows, columns = torch.meshgrid(torch.arange(12.0), torch.arange(12.0), indexing="ij")
+            accept = (rows - point[0]) ** 2 + (columns - point[1]) ** 2 < tolerance**2
+            expected.append(bool((mask & accept).any()))
+        assert pointing_game(maps, masks, tolerance).tolist() == expected
+
+
+def test_tolerance_scales_torchrays_15_pixels_at_224():
+    assert scaled_tolerance(224, 224) == 15
+    assert scaled_tolerance(64, 64) == pytest.approx(15 * 64 / 224)
 
 
 def test_relevance_mass_is_the_share_inside_the_mask():

@@ -123,3 +123,27 @@ def test_ssim_matches_scikit_image_when_installed():
 def test_bad_inputs_say_what_to_do(call, match):
     with pytest.raises(InputError, match=match):
         call()
+
+
+def test_hog_matches_scikit_image():
+    feature = pytest.importorskip("skimage.feature")
+    from revelio.eval import hog
+
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.rand(3, 40, 56, generator=generator, dtype=torch.float64)
+    maps[1] = 0.0
+    maps[2] = torch.outer(torch.arange(40.0), torch.arange(56.0)).double() / 500
+    ours = hog(maps)
+    for index in range(3):
+        reference = torch.from_numpy(feature.hog(maps[index].numpy()))
+        assert ours[index].shape == reference.shape
+        assert torch.allclose(ours[index], reference, atol=1e-9)
+
+
+def test_hog_similarity_is_one_for_equal_maps_and_nan_for_constant_or_tiny_ones():
+    from revelio.eval import hog_similarity
+
+    maps = torch.rand(2, 32, 32, generator=torch.Generator().manual_seed(1))
+    assert torch.allclose(hog_similarity(maps, maps), torch.ones(2, dtype=maps.dtype))
+    assert torch.isnan(hog_similarity(maps, torch.zeros_like(maps))).all()
+    assert torch.isnan(hog_similarity(maps[:, :8, :8], maps[:, :8, :8])).all()
