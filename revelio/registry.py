@@ -450,7 +450,9 @@ def _expect(**cells: tuple[Outcome, str] | Outcome) -> dict[str, Expectation]:
 # -- the built-in methods ------------------------------------------------------------------
 # Check ids are revelio.eval's: A1 known answers, A2 input invariance, A3 cascading model
 # randomization, A4 random logit, A5 data randomization, A6 localization, A7 class
-# discrimination, A8 deletion / insertion. A cell without a paper behind it is "report".
+# discrimination, A8 deletion / insertion. Every expected "pass" or "fail" names its source (author, year,
+# and the figure, table or section where one exists); a cell without a paper behind it is "report"
+# (reported, not judged). The controls' cells follow from their construction and say so.
 
 _ADEBAYO_CASCADE = "Adebayo et al. 2018, Fig. 2 (cascading randomization)"
 _ADEBAYO_DATA = "Adebayo et al. 2018, Fig. 5 (data randomization)"
@@ -517,7 +519,10 @@ _builtin(
     ),
 )
 _GAP_NET = "on a GAP + linear net the gradient at the last feature map is w_ck / (h w) everywhere"
-_IGNORES_CLASS = "by construction: the map ignores the class"
+_EIGEN_CLASS = (
+    "Muhammad and Yeasin 2020 (the map is computed from the activations alone, without the class score or its "
+    "gradient, so it cannot depend on the class)"
+)
 
 _builtin(
     "gradcam-plus-plus", "gradcam_variants:GradCAMPlusPlus", "Grad-CAM++", True, "cam",
@@ -555,10 +560,11 @@ _builtin(
     "eigencam", "eigen_cam:EigenCAM", "Eigen-CAM", True, "cam",
     "Muhammad and Yeasin 2020, Eigen-CAM",
     _expect(
-        A1=("pass", ("by construction: the first principal component of rank-one activations (plus a per-channel "
-                     "offset) is their one spatial pattern")),
-        A4=("fail", _IGNORES_CLASS),
-        A7=("fail", _IGNORES_CLASS),
+        A1=("pass", ("Muhammad and Yeasin 2020 (the map is the projection of the activations on their first "
+                     "principal component; for rank-one activations plus a per-channel offset that is their one "
+                     "spatial pattern)")),
+        A4=("fail", _EIGEN_CLASS),
+        A7=("fail", _EIGEN_CLASS),
     ),
 )
 

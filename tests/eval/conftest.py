@@ -35,7 +35,7 @@ def report(shapes):
         return run_sanity(
             shapes,
             ["saliency", "guided-backprop", "deconvolution", "gradcam", "guided-gradcam", "edge-detector",
-             "random-map", "plain", "gaussian"],
+             "random-map", "spectral-residual", "plain", "gaussian"],
             images=32,
         )
     finally:

@@ -59,7 +59,7 @@ def test_weights_come_back_bit_for_bit(shapes):
     model = shapes.model
     before = _snapshot(model)
     groups = randomization_groups(model)
-    with WeightRandomizer(model, seed=3) as randomizer:
+    with WeightRandomizer(model, seed=3, batchnorm_statistics="reset") as randomizer:
         for group in groups:
             randomizer.randomize(group)
         assert not torch.equal(model.head.weight, torch.zeros(0)) and not _same(before, _snapshot(model))
@@ -148,19 +148,58 @@ def test_independent_mode_randomizes_one_group_at_a_time(shapes):
 def test_the_edge_detector_fails_the_cascade_and_gradcam_passes(shapes):
     model = shapes.model
     before = _snapshot(model)
-    from revelio.zoo import make_batch
+    from revelio.eval.uncertainty import resample_weights
+    from revelio.zoo.tasks import get_task
 
-    batch = make_batch(16, seed=2)
+    task = get_task("shapes")
+    batch = task.make_batch(16, task.test_seed)
     inputs = shapes.normalize(batch.images)
     explainers = {name: build_explainer(name, model, "block3") for name in ("edge-detector", "gradcam")}
     results = model_randomization(model, explainers, inputs, batch.classes[:, 0])
     edges = results["edge-detector"]
-    assert edges.stages == ["head", "block3", "block2", "block1"]
+    assert edges.stages == ["head", "head + block3", "head + block3 + block2", "head + block3 + block2 + block1"]
     assert edges.spearman_abs.shape == (4, 16) and edges.examples.shape == (5, 4, 64, 64)
+    assert edges.hog.shape == (4, 16) and torch.allclose(edges.hog.double(), torch.ones(4, 16, dtype=torch.float64))
     assert torch.allclose(edges.mean("spearman_abs"), torch.ones(4))
-    assert cascading_randomization(edges).met is False
-    assert cascading_randomization(results["gradcam"]).met is True
+    weights = resample_weights(16, resamples=200)
+    assert cascading_randomization(edges, weights).met is False
+    assert cascading_randomization(results["gradcam"], weights).met is True
     assert _same(before, _snapshot(model))
+
+
+def test_batchnorm_statistics_are_kept_by_default_and_reset_on_request(shapes):
+    model = shapes.model
+    block3 = randomization_groups(model)[1]
+    mean = model.block3.bn1.running_mean.detach().clone()
+    weight = model.block3.bn1.weight.detach().clone()
+    with randomized(model, [block3]):
+        assert torch.equal(model.block3.bn1.running_mean, mean)  # as Adebayo et al.'s code: trainable variables only
+        assert not torch.equal(model.block3.bn1.weight, weight) or torch.equal(weight, torch.ones_like(weight))
+    with randomized(model, [block3], batchnorm_statistics="reset"):
+        assert torch.equal(model.block3.bn1.running_mean, torch.zeros_like(mean))
+    assert torch.equal(model.block3.bn1.running_mean, mean)
+    with pytest.raises(ValueError, match="batchnorm_statistics"):
+        WeightRandomizer(model, batchnorm_statistics="drop")
+
+
+def test_the_class_is_retaken_at_each_stage_unless_fixed(shapes):
+    model = shapes.model
+    asked = []
+
+    def probe(inputs, classes):
+        asked.append(classes.clone())
+        return inputs
+
+    inputs = torch.rand(6, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    fixed = torch.full((6,), 5)
+    result = model_randomization(model, {"p": probe}, inputs, fixed, retake_class=False, explain_at=(1, -1))
+    assert result["p"].stages == ["head + block3", "head + block3 + block2 + block1"]
+    assert all(torch.equal(a, fixed) for a in asked[1:])
+    asked.clear()
+    result = model_randomization(model, {"p": probe}, inputs, fixed)
+    for stage, classes in enumerate(result["p"].classes):
+        assert torch.equal(classes, asked[stage + 1])  # the randomised model's own top class
+    assert not all(torch.equal(a, fixed) for a in asked[1:])
 
 
 def test_a_model_on_which_parameters_are_replaced_is_reported():
