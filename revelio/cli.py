@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     sanity.add_argument("--images", type=_positive_int,
                         help="images per check (default: 32 on a task's model, 8 on other models)")
     sanity.add_argument("--out", default="revelio-sanity", help="output folder (default: %(default)s)")
+    sanity.add_argument("--doc", metavar="PAGE",
+                        help="also put the report into this Markdown page, between its <!-- sanity:TASK:start --> "
+                             "and <!-- sanity:TASK:end --> lines (docs/sanity.md is made so)")
     _add_common(sanity)
     sanity.set_defaults(run=_run_sanity)
     return parser
@@ -336,6 +339,8 @@ def _run_sanity(args: argparse.Namespace) -> int:
         report.write(stage)
     print(report.table())
     print(f"wrote {Path(args.out)}")
+    if args.doc:
+        print(f"wrote {report.splice_into(args.doc, args.out)}")
     return 0
 
 

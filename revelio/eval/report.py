@@ -224,6 +224,32 @@ class SanityReport:
         written["report.md"] = out / "report.md"
         return written
 
+    def splice_into(self, page: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
+        """Put this report's Markdown into ``page`` between its task's markers; return the page's path.
+
+        The page holds ``<!-- sanity:TASK:start -->`` and ``<!-- sanity:TASK:end -->``;
+        what lies between them is replaced, with figure links relative to the page
+        (the figures being in ``out_dir``, where :meth:`write` put them).
+
+        Raises:
+            InputError: the page lacks the markers (the message shows them).
+        """
+        from revelio.errors import InputError
+
+        path = Path(page)
+        task = self.settings.get("task") or self.model
+        start, end = f"<!-- sanity:{task}:start -->", f"<!-- sanity:{task}:end -->"
+        text = path.read_text()
+        if start not in text or end not in text or text.index(start) > text.index(end):
+            raise InputError(f"{path} has no {start} ... {end} block; add the two lines where the report goes")
+        relative = Path(os.path.relpath(Path(out_dir), path.parent)).as_posix()
+        names = [name for result in self.results for name in result.figures]
+        markdown = self.to_markdown({name: f"{relative}/{name}" for name in names})
+        before, rest = text.split(start, 1)
+        after = rest.split(end, 1)[1]
+        path.write_text(f"{before}{start}\n{markdown}{end}{after}")
+        return path
+
     def _cell(self, check: str, method: str) -> str:
         try:
             result = self.result(check, method)

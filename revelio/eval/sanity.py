@@ -308,29 +308,38 @@ class _Run:
             found[explainer.name]["A2"] = input_invariance(plain, seed=self.seed)
 
     def maps(self, explainers: Sequence[Explainer]) -> dict[str, dict[str, Any]]:
-        """Each method's maps: per labelled object, for the absent class, the primary class, and a recomputation."""
+        """Each method's maps: per labelled object, for the absent class, the primary class, and a recomputation.
+
+        One call per method asks for every class at once (``target`` of shape ``(N, K)``), so
+        that perturbation methods score all of them from the same forward passes.
+        """
+        if self.objects is not None:
+            targets = torch.cat([self.objects, self.absent[:, None]], dim=1)  # [N, K + 1]
+            primary_column = self.primary_index
+        else:
+            targets = torch.stack([self.primary, self.absent], dim=1)
+            primary_column = torch.zeros_like(self.primary)
         maps: dict[str, dict[str, Any]] = {}
         for explain in explainers:
             self.log(f"maps: {explain.name}")
-            entry: dict[str, Any] = {"absent": explain(self.inputs, self.absent)}
+            every = explain(self.inputs, targets)  # [N, K + 1, ...]
+            again = self._recomputed(explain, targets, every)
+            entry: dict[str, Any] = {
+                "absent": every[:, -1],
+                "primary": _column(every, primary_column),
+                "again": _column(again, primary_column),
+            }
             if self.objects is not None:
-                per_object = [explain(self.inputs, self.objects[:, k]) for k in range(self.objects.shape[1])]
-                stacked = torch.stack(per_object, dim=1)  # [N, K, ...]
-                index = self.primary_index.view(-1, 1, *([1] * (stacked.ndim - 2))).expand(-1, 1, *stacked.shape[2:])
-                entry["objects"] = per_object
-                entry["primary"] = stacked.gather(1, index)[:, 0]
-            else:
-                entry["primary"] = explain(self.inputs, self.primary)
-            entry["again"] = self._recomputed(explain, entry["primary"])
+                entry["objects"] = [every[:, k] for k in range(self.objects.shape[1])]
             maps[explain.name] = entry
         return maps
 
-    def _recomputed(self, explain: Explainer, primary: Tensor) -> Tensor:
-        """The primary maps computed again: the same tensor when a probe on a few images repeats bit for bit."""
-        probe = explain(self.inputs[:EXAMPLES], self.primary[:EXAMPLES])
-        if torch.equal(probe, primary[:EXAMPLES]):
-            return primary
-        return torch.cat([probe, explain(self.inputs[EXAMPLES:], self.primary[EXAMPLES:])])
+    def _recomputed(self, explain: Explainer, targets: Tensor, every: Tensor) -> Tensor:
+        """The maps computed again: the same tensor when a probe on a few images repeats them bit for bit."""
+        probe = explain(self.inputs[:EXAMPLES], targets[:EXAMPLES])
+        if torch.equal(probe, every[:EXAMPLES]):
+            return every
+        return torch.cat([probe, explain(self.inputs[EXAMPLES:], targets[EXAMPLES:])])
 
     def cascading_randomization(
         self, explainers: Sequence[Explainer], maps, found, slow: bool, retake_class: bool, batchnorm_statistics
@@ -566,6 +575,12 @@ def _logits(model: torch.nn.Module, inputs: Tensor) -> Tensor:
 def measure_ids() -> tuple[str, ...]:
     """The attribution checks' ids, in report order."""
     return ATTRIBUTION_CHECK_IDS
+
+
+def _column(maps: Tensor, columns: Tensor) -> Tensor:
+    """``maps[i, columns[i]]`` for maps ``[N, K, ...]``."""
+    index = columns.to(maps.device).view(-1, 1, *([1] * (maps.ndim - 2))).expand(-1, 1, *maps.shape[2:])
+    return maps.gather(1, index)[:, 0]
 
 
 def _examples(first: Tensor, second: Tensor) -> PairedMaps:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from revelio.errors import InputError
 from revelio.eval import CheckResult, SanityReport
 from revelio.eval.outcome import Measurement, decide, not_applicable
 
@@ -68,3 +69,18 @@ def test_write_without_artifacts_writes_json_and_markdown(tmp_path):
     written = _report().write(tmp_path / "out")
     assert set(written) == {"report.json", "report.md"}
     assert json.loads(written["report.json"].read_text())["model"] == "shapes"
+
+
+def test_the_report_goes_into_its_tasks_block_of_a_page(tmp_path):
+    report = _report()
+    report.results[0].figures = ["a3_cascade.png"]
+    page = tmp_path / "docs" / "sanity.md"
+    page.parent.mkdir()
+    page.write_text("intro\n<!-- sanity:shapes:start -->\nSTALE REPORT\n<!-- sanity:shapes:end -->\noutro\n")
+    report.splice_into(page, tmp_path / "docs" / "figures" / "sanity" / "shapes")
+    text = page.read_text()
+    assert text.startswith("intro\n<!-- sanity:shapes:start -->\n") and text.endswith("<!-- sanity:shapes:end -->\noutro\n")
+    assert "STALE REPORT" not in text and "(figures/sanity/shapes/a3_cascade.png)" in text
+    page.write_text("no markers")
+    with pytest.raises(InputError, match="sanity:shapes:start"):
+        report.splice_into(page, tmp_path)
