@@ -29,7 +29,6 @@ from torch import Tensor
 from revelio.errors import InputError
 from revelio.eval.maps import heat
 
-
 TORCHRAY_TOLERANCE = 15
 """TorchRay's pointing-game tolerance in pixels, at 224x224 inputs (Zhang et al. 2016)."""
 

@@ -189,7 +189,12 @@ class SanityReport:
                 f"| {r.check} | {r.method} | {r.status} | {_escape(expected)} | {_escape(measured)} | "
                 f"{_escape(r.criterion)} | {_escape(flips)} | {links} |"
             )
-        out += ["", *self.paper_comparison()]
+        comparison = self.paper_comparison()
+        if comparison:
+            out += ["", COMPARISON_INTRO, "", *comparison]
+        shown = list(dict.fromkeys(name for r in self.results for name in r.figures if name in figures))
+        if shown:
+            out += ["", *(f"![{name}]({figures[name]})\n" for name in shown)]
         return "\n".join(out) + "\n"
 
     def paper_comparison(self) -> list[str]:
@@ -274,6 +279,11 @@ HEADLINES: dict[str, str] = {
     "F4": "SSIM, trained vs random model",
 }
 """What the number in each cell of the Markdown matrix is, per check."""
+
+COMPARISON_INTRO = (
+    "The papers' own numbers where a paper reports the same check for the same method; the setups differ "
+    "(the task, the model, the image size), so they give scale, not a target:"
+)
 
 _POINTING = "TorchRay docs/pointing.csv, pointing game, 'all' subset: VOC07 VGG16 / ResNet-50; COCO VGG16 / ResNet-50"
 PAPER_NUMBERS_BY_METHOD: dict[tuple[str, str], tuple[str, str]] = {

@@ -157,6 +157,13 @@ def above(interval: Interval, threshold: float) -> bool | None:
 
 
 __all__ = [
-    "LEVEL", "RESAMPLES", "Interval", "above", "below", "bootstrap_mean", "interval", "resample_weights",
+    "LEVEL",
+    "RESAMPLES",
+    "Interval",
+    "above",
+    "below",
+    "bootstrap_mean",
+    "interval",
+    "resample_weights",
     "resampled_means",
 ]

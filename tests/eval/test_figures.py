@@ -9,7 +9,14 @@ import torch
 from matplotlib.colors import to_hex
 
 from revelio.eval.evidence import CascadeEvidence, Curves, Evidence, FaithfulnessEvidence, LocalizationEvidence
-from revelio.eval.figures import FIGURES, curves_figure, figures_of, localization_figure, similarity_figure, write_figures
+from revelio.eval.figures import (
+    FIGURES,
+    curves_figure,
+    figures_of,
+    localization_figure,
+    similarity_figure,
+    write_figures,
+)
 from revelio.eval.report import CheckResult, SanityReport
 from revelio.render import method_color
 

@@ -1,33 +1,42 @@
-"""docs/sanity.md shows the report that its command wrote into docs/figures/sanity."""
+"""docs/sanity.md holds, per task, the report its command wrote into docs/figures/sanity/TASK."""
 
 import json
+import re
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+BLOCK = re.compile(r"<!-- sanity:(?P<task>[\w-]+):start -->\n(?P<body>.*?)<!-- sanity:(?P=task):end -->", re.DOTALL)
 
 
-def test_the_doc_tables_are_the_generated_report():
+def _blocks():
+    return {m["task"]: m["body"] for m in BLOCK.finditer((DOCS / "sanity.md").read_text())}
+
+
+def test_the_page_names_its_command_and_holds_a_generated_block_per_task():
     page = (DOCS / "sanity.md").read_text()
-    generated = (DOCS / "figures" / "sanity" / "report.md").read_text()
-    assert "python -m revelio.eval --slow --out docs/figures/sanity" in page
-    titles = _titles()
-    matrix = [line for line in page.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in titles]
-    assert len(matrix) == 10  # seven attribution rows, three feature-visualization rows
-    for line in matrix:
-        assert line in generated, f"docs/sanity.md row not in the generated report.md: {line}"
+    assert "python -m revelio.eval --slow --task shapes --out docs/figures/sanity/shapes --doc docs/sanity.md" in page
+    blocks = _blocks()
+    assert "shapes" in blocks
+    for task, body in blocks.items():
+        generated = (DOCS / "figures" / "sanity" / task / "report.md").read_text()
+        titles = _titles()
+        rows = [line for line in body.splitlines() if line.startswith("| ") and line.split("|")[1].strip() in titles]
+        assert len(rows) >= 21 + 3, task  # every method and control, and the feature-visualization presets
+        for line in rows:
+            assert line in generated, f"{task}: row not in the generated report.md: {line}"
 
 
-def test_the_generated_report_holds_every_check_and_its_figures():
-    report = json.loads((DOCS / "figures" / "sanity" / "report.json").read_text())
-    assert report["model"] == "shapes" and report["settings"]["slow"] is True
-    checks = {result["check"] for result in report["results"]}
-    assert checks == {f"A{i}" for i in range(1, 9)} | {f"F{i}" for i in range(1, 5)}
-    for result in report["results"]:
-        for figure in result["figures"]:
-            assert (DOCS / "figures" / "sanity" / figure).is_file(), figure
-    page = (DOCS / "sanity.md").read_text()
-    for figure in {f for result in report["results"] for f in result["figures"]}:
-        assert f"figures/sanity/{figure}" in page, f"docs/sanity.md does not show {figure}"
+def test_each_generated_report_holds_every_check_its_figures_and_the_images_it_used():
+    for task in _blocks():
+        folder = DOCS / "figures" / "sanity" / task
+        report = json.loads((folder / "report.json").read_text())
+        assert report["settings"]["task"] == task and "dataset seed" in report["settings"]["data"]
+        checks = {result["check"] for result in report["results"]}
+        assert checks == {f"A{i}" for i in range(1, 9)} | {f"F{i}" for i in range(1, 5)}
+        for result in report["results"]:
+            for figure in result["figures"]:
+                assert (folder / figure).is_file(), figure
+                assert f"figures/sanity/{task}/{figure}" in _blocks()[task], figure
 
 
 def _titles():

@@ -24,7 +24,9 @@ def test_bootstrap_mean_equals_a_loop_over_explicit_resamples():
     for row in weights:
         drawn = torch.repeat_interleave(values.double(), row.long())
         by_loop.append(float(drawn.mean()))
-    low, high = torch.quantile(torch.tensor(by_loop, dtype=torch.float64), torch.tensor([0.025, 0.975], dtype=torch.float64))
+    low, high = torch.quantile(
+        torch.tensor(by_loop, dtype=torch.float64), torch.tensor([0.025, 0.975], dtype=torch.float64)
+    )
     assert result.estimate == pytest.approx(float(values.double().mean()))
     assert result.low == pytest.approx(float(low)) and result.high == pytest.approx(float(high))
 
@@ -52,8 +54,14 @@ def test_resampled_means_pair_rows_on_the_same_draws():
 
 @pytest.mark.parametrize(
     "low, high, direction, met",
-    [(0.1, 0.4, "below", True), (0.6, 0.9, "below", False), (0.4, 0.6, "below", None),
-     (0.6, 0.9, "above", True), (0.1, 0.4, "above", False), (0.4, 0.6, "above", None)],
+    [
+        (0.1, 0.4, "below", True),
+        (0.6, 0.9, "below", False),
+        (0.4, 0.6, "below", None),
+        (0.6, 0.9, "above", True),
+        (0.1, 0.4, "above", False),
+        (0.4, 0.6, "above", None),
+    ],
 )
 def test_a_criterion_is_inconclusive_when_its_interval_straddles_the_threshold(low, high, direction, met):
     criterion = Criterion("x", Interval((low + high) / 2, low, high), 0.5, direction)
