@@ -84,6 +84,9 @@ FEATUREVIZ_STEPS = 64
 EXAMPLES = 4
 """Images whose maps are kept for the figures."""
 
+SEEDS = 3
+"""Randomization seeds of A3 with ``slow`` (``seed``, ``seed + 1``, ...): the spread over seeds is reported."""
+
 ATTRIBUTION_CHECK_IDS = ("A1", "A2", "A3", "A4", "A5", "A6", "A7", "A8")
 FEATUREVIZ_CHECK_IDS = ("F1", "F2", "F3", "F4")
 
@@ -363,9 +366,26 @@ class _Run:
             independent = model_randomization(
                 self.model, by_name, self.inputs, self.primary, mode="independent", **options
             )
+        other_seeds = {}
+        if slow:
+            for extra in range(1, SEEDS):
+                self.log(f"A3: cascading randomization, seed {self.seed + extra}")
+                other_seeds[self.seed + extra] = model_randomization(
+                    self.model, by_name, self.inputs, self.primary, mode="cascading", explain_at=(1, -1),
+                    **{**options, "seed": self.seed + extra},
+                )
         self.evidence.cascade = CascadeEvidence(cascading, independent)
         for method in by_name:
             found[method]["A3"] = measure.cascading_randomization(cascading[method], self.weights)
+            if other_seeds:
+                spread = {
+                    seed: [float(value) for value in results[method].mean("spearman_abs")]
+                    for seed, results in other_seeds.items()
+                }
+                found[method]["A3"].values["other_seeds"] = spread
+                found[method]["A3"].summary += "; seeds " + ", ".join(
+                    f"{seed}: {values[0]:.2f} / {values[-1]:.2f}" for seed, values in spread.items()
+                )
 
     def random_logit(self, explainers: Sequence[Explainer], maps, found) -> None:
         """A4 (Sixt et al. 2020): the map for a class in the image against one for a class not in it."""
