@@ -32,6 +32,7 @@ from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
 from revelio import (
+    RISE,
     EigenCAM,
     GradCAM,
     GradCAMPlusPlus,
@@ -40,7 +41,6 @@ from revelio import (
     HiResCAM,
     LayerCAM,
     Occlusion,
-    RISE,
     Saliency,
     ScoreCAM,
     XGradCAM,
@@ -57,8 +57,8 @@ from revelio.attribution import (
     SmoothGradSquared,
     VarGrad,
 )
-from revelio.core.copies import copies_batch_size
 from revelio.attribution.occlusion import sliding_windows, window_count
+from revelio.core.copies import copies_batch_size
 from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"

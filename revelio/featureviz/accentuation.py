@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from revelio.core.calls import revelio_call
 from revelio.core.capture import LayerCapture
 from revelio.core.layers import resolve_layer
-from revelio.core.calls import revelio_call
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError, SettingError
 from revelio.featureviz.arguments import check_objective, check_start, device_dtype

@@ -20,9 +20,9 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from revelio.core.calls import revelio_call
 from revelio.core.grad_mode import require_grad_mode
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
-from revelio.core.calls import revelio_call
 from revelio.core.state import preserved_model_state
 from revelio.errors import NonFiniteError, RevelioError, SettingError
 from revelio.featureviz.arguments import (

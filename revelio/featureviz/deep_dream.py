@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from revelio.core.calls import revelio_call
 from revelio.core.grad_mode import require_grad_mode
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD
-from revelio.core.calls import revelio_call
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError, SettingError, SettingTypeError
 from revelio.featureviz.activation_max import ActivationMaximization
