@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError, SettingError, SettingTypeError, TargetError
+from revelio.eval.similarity import pearson
 
 Explainer = Callable[[Tensor, Tensor], Tensor]
 """``(inputs, targets) -> maps``, e.g. an :class:`~revelio.attribution.Attribution`'s ``attribute``."""
@@ -144,7 +145,7 @@ def faithfulness_correlation(
             scores = _target_scores(to_scores(model(perturbed)), targets.repeat(rounds))
             drops.append((clean - scores.view(rounds, n)).double())
             sums.append(attribution.expand(rounds, n, count).gather(2, subsets).sum(2))
-    return pearson_rows(torch.cat(sums).T, torch.cat(drops).T)
+    return pearson(torch.cat(sums).T, torch.cat(drops).T)
 
 
 def random_subsets(generator: torch.Generator, n: int, count: int, size: int) -> Tensor:
@@ -155,13 +156,6 @@ def random_subsets(generator: torch.Generator, n: int, count: int, size: int) ->
     order, with its generator.
     """
     return torch.rand(n, count, generator=generator).topk(size, dim=1).indices
-
-
-def pearson_rows(a: Tensor, b: Tensor) -> Tensor:
-    """Pearson correlation of each row of ``a`` with the same row of ``b`` (``Tensor[N, R]`` each); NaN without variance."""
-    a = a - a.mean(dim=1, keepdim=True)
-    b = b - b.mean(dim=1, keepdim=True)
-    return (a * b).sum(1) / ((a * a).sum(1) * (b * b).sum(1)).sqrt()
 
 
 def max_sensitivity(

@@ -14,6 +14,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from revelio.attribution import Saliency
@@ -120,6 +122,27 @@ def test_max_sensitivity_of_maps_known_in_closed_form():
     assert torch.allclose(relative, expected / (2 * inputs).flatten(1).double().norm(dim=1), rtol=1e-6)
     assert max_sensitivity(lambda x, t: torch.ones_like(x), inputs, 0, samples=3).eq(0).all()
     assert max_sensitivity(doubled, inputs, 0, radius=0.0, samples=3).eq(0).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    shape=st.lists(st.integers(1, 5), min_size=1, max_size=3),
+    scale=st.floats(1e-3, 1e3),
+    seed=st.integers(0, 2**16),
+)
+def test_sparseness_and_complexity_bounds_and_invariances(n, shape, scale, seed):
+    maps = torch.randn(n, *shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    maps[:, (0,) * len(shape)] = 1.0  # no map is zero everywhere
+    d = maps[0].numel()
+    gini, entropy = sparseness(maps), complexity(maps)
+    assert gini.shape == entropy.shape == (n,)
+    assert (gini >= -1e-12).all() and (gini <= 1 - 1 / d + 1e-12).all()
+    assert (entropy >= -1e-12).all() and (entropy <= math.log(d) + 1e-12).all()
+    # the scale and the signs do not count, and each image is scored alone
+    assert torch.allclose(sparseness(-scale * maps), gini) and torch.allclose(complexity(scale * maps.abs()), entropy)
+    assert torch.allclose(torch.cat([sparseness(m[None]) for m in maps]), gini)
+    assert torch.allclose(torch.cat([complexity(m[None]) for m in maps]), entropy)
 
 
 # -- the same maps and draws as Quantus ---------------------------------------------------
