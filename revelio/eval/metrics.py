@@ -3,18 +3,18 @@
 One value per image (``Tensor[N]``), computed for a whole batch at once in torch, on
 the inputs' device:
 
-- :func:`faithfulness_correlation` (Bhatt, Weller, Moura 2020, IJCAI, Sec. 3.1): the
-  Pearson correlation, over random feature subsets ``S`` of a fixed size, between the
-  attribution summed over ``S`` and the drop of the target's score when ``S`` is set
-  to a baseline; higher is better.
-- :func:`max_sensitivity` (Yeh et al. 2019, NeurIPS, Def. 3.1): the largest change of
-  the map when the input moves uniformly at random inside an L-infinity ball of radius
-  ``r``; lower is better.
-- :func:`sparseness` (Chalasani et al. 2020, ICML): the Gini index of ``|map|``, in
-  [0, 1 - 1/d]; higher is sparser.
-- :func:`complexity` (Bhatt, Weller, Moura 2020, Sec. 3.3): the entropy of each
-  feature's fractional contribution ``|g_i| / sum_j |g_j|``, in [0, log d]; lower is
-  simpler.
+- :func:`faithfulness_correlation` (Bhatt, Weller, Moura 2020, IJCAI, "Evaluating and
+  Aggregating Feature-based Model Explanations"): the Pearson correlation, over random
+  feature subsets ``S`` of a fixed size, between the attribution summed over ``S`` and
+  the drop of the target's score when ``S`` is set to a baseline; higher is better.
+- :func:`max_sensitivity` (Yeh et al. 2019, NeurIPS, "On the (In)fidelity and
+  Sensitivity of Explanations", SENS_MAX): the largest change of the map when the input
+  moves uniformly at random inside an L-infinity ball of radius ``r``; lower is better.
+- :func:`sparseness` (Chalasani et al. 2020, ICML, "Concise Explanations of Neural
+  Networks using Adversarial Training"): the Gini index of ``|map|``, in [0, 1 - 1/d];
+  higher is sparser.
+- :func:`complexity` (Bhatt, Weller, Moura 2020): the entropy of each feature's
+  fractional contribution ``|g_i| / sum_j |g_j|``, in [0, log d]; lower is simpler.
 
 The random parts draw from a ``torch.Generator`` seeded with ``seed`` on the CPU, so a
 result does not depend on the device. Quantus (Hedström et al. 2023) implements the
@@ -52,7 +52,7 @@ def faithfulness_correlation(
     batch_size: int = 512,
     seed: int = 0,
 ) -> Tensor:
-    """Faithfulness correlation of each map (Bhatt, Weller, Moura 2020, Sec. 3.1).
+    """Faithfulness correlation of each map (Bhatt, Weller, Moura 2020).
 
     For ``runs`` random subsets ``S`` of ``subset_size`` features (drawn without
     replacement, a new subset per image and run), the inputs' features in ``S`` are set
@@ -110,6 +110,9 @@ def faithfulness_correlation(
     _check_count(subset_size, "subset_size", 1)
     _check_count(runs, "runs", 2)
     _check_count(batch_size, "batch_size", 1)
+    _check_count(seed, "seed", 0)
+    if score is not None and not callable(score):
+        raise SettingTypeError(f"score must be a callable output -> class scores, or None, got {type(score).__name__}")
     if features == "pixels":
         attribution = maps.sum(dim=1).flatten(1)
         mask_shape = (n, 1, *inputs.shape[2:])
@@ -129,7 +132,7 @@ def faithfulness_correlation(
         ) from None
     to_scores = score if score is not None else (lambda output: output)
     generator = torch.Generator().manual_seed(seed)
-    attribution = attribution.detach().double()
+    attribution = attribution.detach().to(inputs.device, torch.float64)
     per_pass = max(1, batch_size // n)
     sums, drops = [], []
     with preserved_model_state(model, eval_mode=True), torch.no_grad():
@@ -169,7 +172,7 @@ def max_sensitivity(
     maps: Tensor | None = None,
     seed: int = 0,
 ) -> Tensor:
-    """Max-sensitivity of each map (Yeh et al. 2019, Def. 3.1), by Monte Carlo sampling.
+    """Max-sensitivity of each map (Yeh et al. 2019, SENS_MAX), by Monte Carlo sampling.
 
     ``max_k ||a(x + u_k) - a(x)||`` over ``samples`` noises ``u_k`` drawn uniformly from
     the L-infinity ball of ``radius`` (each input value moves by at most ``radius``),
@@ -184,7 +187,7 @@ def max_sensitivity(
             inputs.
         radius: ``r``, half the side of the ball (Quantus' default ``lower_bound``: 0.2).
         samples: noises per image (Quantus' default ``nr_samples``: 200).
-        relative: divide by ``||a(x)||``. The paper's definition does not; the
+        relative: divide by ``||a(x)||``. Yeh et al.'s definition of SENS_MAX does not; the
             authors' released code and Quantus' default (``norm_denominator=fro_norm``)
             do: ``relative=True`` reproduces them.
         maps: ``a(x)`` if already computed (else one more call of ``explainer``).
@@ -210,6 +213,7 @@ def max_sensitivity(
     if isinstance(radius, bool) or not isinstance(radius, (int, float)) or not radius >= 0:
         raise SettingError(f"radius must be a number >= 0, got {radius!r}")
     _check_count(samples, "samples", 1)
+    _check_count(seed, "seed", 0)
     if not isinstance(relative, bool):
         raise SettingTypeError(f"relative must be True or False, got {relative!r}")
     if maps is not None:
@@ -231,7 +235,7 @@ def max_sensitivity(
 
 
 def sparseness(maps: Tensor) -> Tensor:
-    """Gini index of ``|map|`` per image (Chalasani et al. 2020, Sec. 5; Hurley and Rickard 2009).
+    """Gini index of ``|map|`` per image (Chalasani et al. 2020; the index as in Hurley and Rickard 2009).
 
     With ``v`` the ``d`` values of ``|map|`` sorted in increasing order,
     ``G = sum_k (2k - d - 1) v_k / (d sum_k v_k)``: 0 for a uniform map, ``1 - 1/d``
@@ -256,7 +260,7 @@ def sparseness(maps: Tensor) -> Tensor:
 
 
 def complexity(maps: Tensor) -> Tensor:
-    """Entropy of the fractional contribution of each feature (Bhatt, Weller, Moura 2020, Sec. 3.3).
+    """Entropy of the fractional contribution of each feature (Bhatt, Weller, Moura 2020).
 
     ``-sum_i p_i log p_i`` with ``p_i = |g_i| / sum_j |g_j|`` (natural log, ``0 log 0 =
     0``): 0 for a map with one non-zero value, ``log d`` for a uniform map. Quantus

@@ -288,6 +288,8 @@ def test_the_model_is_left_as_found(batch):
         ({"runs": 2.0}, SettingTypeError, "runs must be an int"),
         ({"features": "channels"}, SettingError, "'elements' or 'pixels'"),
         ({"baseline": torch.zeros(2, 3)}, InputError, "broadcastable"),
+        ({"score": "softmax"}, SettingTypeError, "score must be a callable"),
+        ({"seed": -1}, SettingError, "seed must be >= 0"),
     ],
 )
 def test_faithfulness_correlation_refuses_bad_arguments(batch, kwargs, error, match):
@@ -304,6 +306,7 @@ def test_faithfulness_correlation_refuses_bad_arguments(batch, kwargs, error, ma
         ({"radius": -0.1}, SettingError, "radius must be a number >= 0"),
         ({"samples": 0}, SettingError, "samples must be >= 1"),
         ({"relative": 1}, SettingTypeError, "True or False"),
+        ({"seed": 0.5}, SettingTypeError, "seed must be an int"),
         ({"maps": torch.zeros(2, 1, 8, 8)}, InputError, "one map per input"),
         ({"explainer": lambda x, t: x.sum()}, InputError, "one map per input"),
         ({"targets": torch.zeros(6, 2, dtype=torch.long)}, TargetError, "one class per input"),
