@@ -170,6 +170,7 @@ def max_sensitivity(
     samples: int = 200,
     relative: bool = False,
     maps: Tensor | None = None,
+    batch_size: int | None = None,
     seed: int = 0,
 ) -> Tensor:
     """Max-sensitivity of each map (Yeh et al. 2019, SENS_MAX), by Monte Carlo sampling.
@@ -191,6 +192,8 @@ def max_sensitivity(
             authors' released code and Quantus' default (``norm_denominator=fro_norm``)
             do: ``relative=True`` reproduces them.
         maps: ``a(x)`` if already computed (else one more call of ``explainer``).
+        batch_size: inputs per call of ``explainer``: the noisy copies of every image for
+            ``batch_size // N`` samples at once (default: one sample per call).
         seed: seeds the noise: sample ``k`` is ``(2 * torch.rand(inputs.shape) - 1) *
             radius``, the ``k``-th draw of a CPU generator seeded with ``seed``.
 
@@ -214,6 +217,8 @@ def max_sensitivity(
         raise SettingError(f"radius must be a number >= 0, got {radius!r}")
     _check_count(samples, "samples", 1)
     _check_count(seed, "seed", 0)
+    if batch_size is not None:
+        _check_count(batch_size, "batch_size", 1)
     if not isinstance(relative, bool):
         raise SettingTypeError(f"relative must be True or False, got {relative!r}")
     if maps is not None:
@@ -223,12 +228,22 @@ def max_sensitivity(
     else:
         maps = _explained(explainer, inputs, targets, None)
     reference = maps.detach().flatten(1).double()
+    n = inputs.shape[0]
+    per_call = 1 if batch_size is None else max(1, batch_size // n)
     generator = torch.Generator().manual_seed(seed)
-    worst = torch.full((inputs.shape[0],), -torch.inf, dtype=torch.float64, device=reference.device)
-    for _ in range(samples):
-        noise = (2 * torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype) - 1) * radius
-        noisy = _explained(explainer, inputs + noise.to(inputs.device), targets, maps.shape)
-        worst = torch.maximum(worst, (noisy.detach().flatten(1).double() - reference).norm(dim=1))
+    worst = torch.full((n,), -torch.inf, dtype=torch.float64, device=reference.device)
+    for first in range(0, samples, per_call):
+        rounds = min(per_call, samples - first)
+        noise = torch.stack(
+            [
+                (2 * torch.rand(inputs.shape, generator=generator, dtype=inputs.dtype) - 1) * radius
+                for _ in range(rounds)
+            ]
+        )
+        noisy_inputs = (inputs + noise.to(inputs.device)).flatten(0, 1)
+        noisy = _explained(explainer, noisy_inputs, targets.repeat(rounds), (rounds * n, *maps.shape[1:]))
+        change = (noisy.detach().flatten(1).double().view(rounds, n, -1) - reference).norm(dim=2)
+        worst = torch.maximum(worst, change.amax(dim=0))
     if relative:
         worst = worst / reference.norm(dim=1)
     return worst
@@ -326,11 +341,11 @@ def _target_scores(scores: Tensor, targets: Tensor) -> Tensor:
     return scores.gather(1, targets[:, None]).squeeze(1)
 
 
-def _explained(explainer: Explainer, inputs: Tensor, targets: Tensor, shape: torch.Size | None) -> Tensor:
+def _explained(explainer: Explainer, inputs: Tensor, targets: Tensor, shape: tuple[int, ...] | None) -> Tensor:
     maps = explainer(inputs, targets)
     if not isinstance(maps, Tensor):
         raise InputError(f"the explainer must return a Tensor of maps, got {type(maps).__name__}")
-    if shape is not None and maps.shape != shape:
+    if shape is not None and maps.shape != torch.Size(shape):
         raise InputError(f"the explainer's maps must keep one shape {tuple(shape)}, got {tuple(maps.shape)}")
     if shape is None and (maps.ndim < 2 or maps.shape[0] != inputs.shape[0]):
         raise InputError(f"the explainer must return one map per input ({inputs.shape[0]}), got {tuple(maps.shape)}")

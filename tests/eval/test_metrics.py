@@ -217,6 +217,11 @@ def test_max_sensitivity_matches_quantus(batch, monkeypatch):
     assert ours.std() > 0.01
     paper = max_sensitivity(saliency.attribute, inputs, targets, radius=radius, samples=samples, seed=seed, maps=maps)
     assert torch.allclose(paper, ours * maps.flatten(1).double().norm(dim=1), rtol=1e-6)
+    # several samples per call of the explainer: the same noise, the same values
+    batched = max_sensitivity(
+        saliency.attribute, inputs, targets, radius=radius, samples=samples, seed=seed, maps=maps, batch_size=18
+    )
+    assert torch.allclose(batched, paper, rtol=1e-5)
 
 
 def _unit_max(maps: torch.Tensor) -> torch.Tensor:
@@ -307,6 +312,8 @@ def test_faithfulness_correlation_refuses_bad_arguments(batch, kwargs, error, ma
         ({"samples": 0}, SettingError, "samples must be >= 1"),
         ({"relative": 1}, SettingTypeError, "True or False"),
         ({"seed": 0.5}, SettingTypeError, "seed must be an int"),
+        ({"batch_size": 0}, SettingError, "batch_size must be >= 1"),
+        ({"maps": torch.zeros(6, 1, 8, 8)}, InputError, "keep one shape"),
         ({"maps": torch.zeros(2, 1, 8, 8)}, InputError, "one map per input"),
         ({"explainer": lambda x, t: x.sum()}, InputError, "one map per input"),
         ({"targets": torch.zeros(6, 2, dtype=torch.long)}, TargetError, "one class per input"),
