@@ -178,7 +178,7 @@ def max_sensitivity(
     ``max_k ||a(x + u_k) - a(x)||`` over ``samples`` noises ``u_k`` drawn uniformly from
     the L-infinity ball of ``radius`` (each input value moves by at most ``radius``),
     with ``||.||`` the Euclidean norm of the flattened map. Each sample is one call of
-    ``explainer`` on the whole batch.
+    ``explainer`` on the whole batch (``batch_size`` puts several samples in one call).
 
     Args:
         explainer: ``(inputs, targets) -> maps``; it must leave its model as it found
@@ -205,7 +205,8 @@ def max_sensitivity(
         InputError: inputs not a floating tensor, or maps (given or returned) that are
             not tensors of one shape for the batch.
         TargetError: targets that do not fit the batch.
-        SettingError: ``radius`` negative or ``samples`` below 1.
+        SettingError: ``radius`` negative, ``samples`` or ``batch_size`` below 1.
+        SettingTypeError: an explainer that is not callable, a setting of the wrong kind.
     """
     if not callable(explainer):
         raise SettingTypeError(
@@ -227,7 +228,7 @@ def max_sensitivity(
             raise InputError(f"maps must have one map per input ({inputs.shape[0]}), got shape {tuple(maps.shape)}")
     else:
         maps = _explained(explainer, inputs, targets, None)
-    reference = maps.detach().flatten(1).double()
+    reference = maps.detach().flatten(1).to(inputs.device, torch.float64)
     n = inputs.shape[0]
     per_call = 1 if batch_size is None else max(1, batch_size // n)
     generator = torch.Generator().manual_seed(seed)
@@ -242,7 +243,9 @@ def max_sensitivity(
         )
         noisy_inputs = (inputs + noise.to(inputs.device)).flatten(0, 1)
         noisy = _explained(explainer, noisy_inputs, targets.repeat(rounds), (rounds * n, *maps.shape[1:]))
-        change = (noisy.detach().flatten(1).double().view(rounds, n, -1) - reference).norm(dim=2)
+        change = (noisy.detach().flatten(1).to(inputs.device, torch.float64).view(rounds, n, -1) - reference).norm(
+            dim=2
+        )
         worst = torch.maximum(worst, change.amax(dim=0))
     if relative:
         worst = worst / reference.norm(dim=1)
