@@ -8,7 +8,9 @@
   :class:`WeightRandomizer`, :func:`randomization_groups`), localization scores
   (:func:`pointing_game`, :func:`relevance_mass`, :func:`relevance_rank`,
   :func:`class_discrimination`), deletion and insertion (:func:`deletion_insertion`)
-  and the control explainers (:class:`EdgeDetector`, :class:`RandomMap`).
+  and the control explainers (:class:`EdgeDetector`, :class:`RandomMap`);
+- quality metrics of maps, one value per image: :func:`faithfulness_correlation`,
+  :func:`max_sensitivity`, :func:`sparseness`, :func:`complexity`.
 
 Example:
     >>> report = run_sanity(progress=True)  # the bundled shapes model
@@ -27,6 +29,7 @@ from revelio.eval.localization import (
     relevance_mass,
     relevance_rank,
 )
+from revelio.eval.metrics import complexity, faithfulness_correlation, max_sensitivity, sparseness
 from revelio.eval.outcome import Measurement
 from revelio.eval.randomization import (
     LayerGroup,
@@ -53,8 +56,11 @@ __all__ = [
     "auc",
     "centre_baseline",
     "class_discrimination",
+    "complexity",
     "deletion_insertion",
+    "faithfulness_correlation",
     "heat",
+    "max_sensitivity",
     "model_randomization",
     "pearson",
     "pointing_game",
@@ -64,6 +70,7 @@ __all__ = [
     "relevance_mass",
     "relevance_rank",
     "run_sanity",
+    "sparseness",
     "spearman",
     "ssim",
 ]
