@@ -97,23 +97,26 @@ class Plan:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # by method: over its registry defaults
 
 
-def _gpu_configs() -> list[Config]:
-    models = ["resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "vit_b_16"]
-    configs = [Config(m, b, classes=10 if m == "resnet50" and b == 32 else 0) for m in models for b in (1, 32)]
-    configs += [Config("resnet50", 32, memory_format="channels_last")]
-    configs += [
-        Config("resnet50", 32, dtype=d, memory_format=f)
-        for d in ("bfloat16", "float16")
-        for f in ("contiguous", "channels_last")
-    ]
-    return configs
-
-
 PATH_AND_NOISE = ("integrated-gradients", "smoothgrad", "smoothgrad-squared", "vargrad")
 PERTURBATION = ("occlusion", "rise", "scorecam")
 MANY_PASS = PATH_AND_NOISE + PERTURBATION
 """Methods that run the model once per step, sample, window, mask or channel: the cpu preset measures them in
 configurations small enough for a run of a few minutes on two cores, against the floor of the passes they need."""
+
+def _gpu_configs() -> list[Config]:
+    models = ["resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "vit_b_16"]
+    configs = [Config(m, b, classes=10 if m == "resnet50" and b == 32 else 0, skip=MANY_PASS)
+               for m in models for b in (1, 32)]
+    configs += [Config("resnet50", 32, memory_format="channels_last", skip=MANY_PASS)]
+    configs += [
+        Config("resnet50", 32, dtype=d, memory_format=f, skip=MANY_PASS)
+        for d in ("bfloat16", "float16")
+        for f in ("contiguous", "channels_last")
+    ]
+    # the many-pass methods at their defaults (50 steps or samples; Score-CAM: 2048 masked passes per image)
+    configs += [Config("resnet50", 8, only=MANY_PASS)]
+    return configs
+
 
 PRESETS: dict[str, Plan] = {
     "quick": Plan(
@@ -128,8 +131,9 @@ PRESETS: dict[str, Plan] = {
         threads=1,
         # one masked forward pass per example and channel: 1024 (resnet18) and 2048 (densenet121) per call
         left_out=("scorecam",),
-        # the perturbation methods' passes scale with windows and masks: few of them, so the run stays short
-        options={"occlusion": {"window": (16, 16), "strides": (16, 16)}, "rise": {"masks": 16}},
+        # the many-pass methods' cost scales with steps, samples, windows and masks: few of them, so the run stays short
+        options={"occlusion": {"window": (16, 16), "strides": (16, 16)}, "rise": {"masks": 16},
+                 "integrated-gradients": {"steps": 8}, **{name: {"samples": 8} for name in PATH_AND_NOISE[1:]}},
     ),
     "cpu": Plan(
         device="cpu",
