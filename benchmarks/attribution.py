@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -31,6 +32,7 @@ from benchmarks.measure import autocast
 from benchmarks.models import CAM_LAYERS, TOKEN_MODELS, build_model, check_size, make_inputs, top_classes
 from benchmarks.workload import NOT_APPLICABLE, NOT_INSTALLED, SKIPPED, Group, Workload
 from revelio import (
+    RISE,
     EigenCAM,
     GradCAM,
     GradCAMPlusPlus,
@@ -55,8 +57,8 @@ from revelio.attribution import (
     SmoothGradSquared,
     VarGrad,
 )
+from revelio.attribution.occlusion import sliding_windows, window_count
 from revelio.core.copies import copies_batch_size
-from revelio.attribution.occlusion import sliding_windows
 from revelio.registry import MethodSpec
 
 FORWARD = "forward (no_grad)"
@@ -73,6 +75,44 @@ def method_title(spec: MethodSpec) -> str:
 def floor_of(spec: MethodSpec) -> str:
     """The floor a method is measured against: the bare forward for CAMs, else forward + input backward."""
     return FORWARD if spec.map_kind == "cam" else FLOOR
+
+
+def passes_floor_name(spec: MethodSpec) -> str:
+    """The row of the floor of a many-pass method: the model passes it needs, batched as it batches them."""
+    return f"floor of {method_title(spec)}"
+
+
+def _keyword_defaults(cls: type, options: Mapping[str, Any]) -> dict[str, Any]:
+    parameters = inspect.signature(cls.attribute).parameters.values()
+    return {**{p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}, **options}
+
+
+def _layer_channels(model: nn.Module, inputs: Tensor, layer: str | None, reshape: Callable | None) -> int:
+    recorded = []
+    handle = dict(model.named_modules())[layer].register_forward_hook(lambda m, i, o: recorded.append(o))
+    try:
+        with torch.no_grad():
+            model(inputs[:1])
+    finally:
+        handle.remove()
+    output = recorded[0] if reshape is None else reshape(recorded[0])
+    return output.shape[1]
+
+
+MANY_PASSES: dict[type, Callable[..., tuple[int, bool]]] = {
+    IntegratedGradients: lambda o, shape, channels: (o["steps"], True),
+    SmoothGrad: lambda o, shape, channels: (o["samples"], True),  # over Saliency, its default method
+    Occlusion: lambda o, shape, channels: (window_count(shape, o["window"], o["strides"]), False),
+    RISE: lambda o, shape, channels: (o["masks"] if isinstance(o["masks"], int) else len(o["masks"]), False),
+    ScoreCAM: lambda o, shape, channels: (channels(), False),
+}
+"""Per many-pass method: ``(model inputs per example, whether each pass also runs an input backward)``
+from its options, the input shape (without the batch) and a function that gives the layer's channels."""
+
+
+def many_passes(cls: type) -> Callable[..., tuple[int, bool]] | None:
+    """How to count ``cls``'s model passes (:data:`MANY_PASSES`, through its base classes), or ``None``."""
+    return next((MANY_PASSES[base] for base in cls.__mro__ if base in MANY_PASSES), None)
 
 
 def attribution_group(
@@ -116,6 +156,8 @@ def attribution_group(
     workloads = [builder.forward(), builder.floor()]
     for spec in specs:
         workloads.append(builder.revelio(spec, given[spec.name]))
+        if many_passes(spec.load()) is not None:
+            workloads.append(builder.passes_floor(spec))
     if baseline and any(spec.cls is Saliency or spec.load() is Saliency for spec in specs):
         workloads.append(builder.pytorchrevelio_saliency())
     for spec in specs:
@@ -202,6 +244,46 @@ class _Builder:
             tolerance=1e-5,
             note="parameters frozen: gradients for the input only",
         )
+
+    def passes_floor(self, spec: MethodSpec) -> Workload:
+        """The model passes a many-pass method needs (steps, samples, windows, masks, channels), and nothing else:
+        ``count`` copies per example, in internal batches of the size the method takes, each a bare forward pass
+        (or a forward and an input backward pass, parameters frozen, for the gradient methods)."""
+        model, inputs, index = self.model, self.inputs, self.target_index
+        cls = spec.load()
+        options = _keyword_defaults(cls, self.options(spec))
+        shape = tuple(inputs.shape[1:])
+        count, backward = many_passes(cls)(
+            options, shape, lambda: _layer_channels(model, inputs, self.layer, self.reshape))
+        size = copies_batch_size(model, inputs, options.get("internal_batch_size"), backward=backward)
+        total = count * self.batch
+        sizes = [min(size, total - start) for start in range(0, total, size)]
+        chunk = inputs.repeat((size + self.batch - 1) // self.batch, *[1] * len(shape))[:size].detach()
+        chunk_index = index.repeat((size + self.batch - 1) // self.batch, 1)[:size]
+        parameters = list(model.parameters())
+
+        def run() -> None:
+            if not backward:
+                with torch.no_grad():
+                    for n in sizes:
+                        model(chunk[:n])
+                return
+            flags = [p.requires_grad for p in parameters]
+            for parameter in parameters:
+                parameter.requires_grad_(False)
+            try:
+                for n in sizes:
+                    x = chunk[:n].requires_grad_(True)
+                    torch.autograd.grad(model(x).gather(1, chunk_index[:n]).sum(), x)
+            finally:
+                for parameter, flag in zip(parameters, flags):
+                    parameter.requires_grad_(flag)
+
+        kind = "forward + input backward" if backward else "forward (no_grad)"
+        return Workload(
+            passes_floor_name(spec), "floor", "forward+backward" if backward else "forward", run, self.batch,
+            note=f"{count} copies per example, {len(sizes)} passes of {kind} of at most {size} copies "
+                 f"(the method's internal batch)")
 
     # -- revelio -----------------------------------------------------------------
 

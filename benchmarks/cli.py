@@ -57,6 +57,9 @@ class Config:
     memory_format: str = "contiguous"
     rounds: int | None = None  # None: the plan's
     classes: int = 0  # > 0: Saliency and Grad-CAM also for this many classes per image
+    only: tuple[str, ...] | None = None  # the registered methods this configuration runs (None: every one asked)
+    skip: tuple[str, ...] = ()  # registered methods it leaves to a smaller configuration
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)  # by method: over the plan's options
 
 
 @dataclass
@@ -94,15 +97,24 @@ class Plan:
     options: dict[str, dict[str, Any]] = field(default_factory=dict)  # by method: over its registry defaults
 
 
+PATH_AND_NOISE = ("integrated-gradients", "smoothgrad", "smoothgrad-squared", "vargrad")
+PERTURBATION = ("occlusion", "rise", "scorecam")
+MANY_PASS = PATH_AND_NOISE + PERTURBATION
+"""Methods that run the model once per step, sample, window, mask or channel: the cpu preset measures them in
+configurations small enough for a run of a few minutes on two cores, against the floor of the passes they need."""
+
 def _gpu_configs() -> list[Config]:
     models = ["resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "vit_b_16"]
-    configs = [Config(m, b, classes=10 if m == "resnet50" and b == 32 else 0) for m in models for b in (1, 32)]
-    configs += [Config("resnet50", 32, memory_format="channels_last")]
+    configs = [Config(m, b, classes=10 if m == "resnet50" and b == 32 else 0, skip=MANY_PASS)
+               for m in models for b in (1, 32)]
+    configs += [Config("resnet50", 32, memory_format="channels_last", skip=MANY_PASS)]
     configs += [
-        Config("resnet50", 32, dtype=d, memory_format=f)
+        Config("resnet50", 32, dtype=d, memory_format=f, skip=MANY_PASS)
         for d in ("bfloat16", "float16")
         for f in ("contiguous", "channels_last")
     ]
+    # the many-pass methods at their defaults (50 steps or samples; Score-CAM: 2048 masked passes per image)
+    configs += [Config("resnet50", 8, only=MANY_PASS)]
     return configs
 
 
@@ -119,24 +131,35 @@ PRESETS: dict[str, Plan] = {
         threads=1,
         # one masked forward pass per example and channel: 1024 (resnet18) and 2048 (densenet121) per call
         left_out=("scorecam",),
-        # the perturbation methods' passes scale with windows and masks: few of them, so the run stays short
-        options={"occlusion": {"window": (16, 16), "strides": (16, 16)}, "rise": {"masks": 16}},
+        # the many-pass methods' cost scales with steps, samples, windows and masks: few of them, so the run stays short
+        options={"occlusion": {"window": (16, 16), "strides": (16, 16)}, "rise": {"masks": 16},
+                 "integrated-gradients": {"steps": 8}, **{name: {"samples": 8} for name in PATH_AND_NOISE[1:]}},
     ),
     "cpu": Plan(
         device="cpu",
         attribution=[
-            Config("resnet50", 8, rounds=9, classes=10),  # the targets' configuration
-            Config("resnet50", 8, memory_format="channels_last"),
-            Config("vgg16", 2),
-            Config("densenet121", 8),
-            Config("mobilenet_v3_large", 8),
-            Config("vit_b_16", 2),
+            Config("resnet50", 8, rounds=9, classes=10, skip=MANY_PASS),  # the targets' configuration
+            Config("resnet50", 8, memory_format="channels_last", skip=MANY_PASS),
+            Config("vgg16", 2, skip=MANY_PASS),
+            Config("densenet121", 8, skip=MANY_PASS),
+            Config("mobilenet_v3_large", 8, skip=MANY_PASS),
+            Config("vit_b_16", 2, skip=MANY_PASS),
+            # 8 steps or samples of 2 images: 16 forward and input-backward passes of resnet50 per call
+            Config("resnet50", 2, only=PATH_AND_NOISE, options={
+                "integrated-gradients": {"steps": 8, "internal_batch_size": 8},
+                **{name: {"samples": 8, "internal_batch_size": 8} for name in PATH_AND_NOISE[1:]},
+            }),
+            # resnet18 at 112x112: 169 windows, 256 masks and 512 channels per image
+            Config("resnet18", 2, 112, only=PERTURBATION, options={
+                "occlusion": {"window": (16, 16), "strides": (8, 8), "internal_batch_size": 32},
+                "rise": {"masks": 256, "internal_batch_size": 32},
+                "scorecam": {"internal_batch_size": 32},
+            }),
         ],
         am=AMConfig(rounds=3),
         dream=DreamConfig(rounds=3),
         rounds=3,
         warmup=1,
-        left_out=("scorecam",),  # 16384 masked forward passes of resnet50 at 224x224 per call
     ),
     "gpu": Plan(
         device="cuda",
@@ -291,12 +314,18 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     attribution: list[Group] = []
     skipped: list[str] = []
     for config in plan.attribution:
+        methods = [m for m in attribution_methods
+                   if (config.only is None or m in config.only) and m not in config.skip]
+        if not methods:
+            continue
+        options = {name: {**plan.options.get(name, {}), **config.options.get(name, {})}
+                   for name in {*plan.options, *config.options}}
         try:
             group = attribution_group(
                 config.model, config.batch, config.size, device, config.dtype, config.memory_format,
-                attribution_methods, use_peers=not args.no_peers, baseline=not args.no_baseline,
+                methods, use_peers=not args.no_peers, baseline=not args.no_baseline,
                 classes=config.classes,
-                options=plan.options,
+                options=options,
             )
         except BenchmarkError as error:
             if len(plan.attribution) == 1:

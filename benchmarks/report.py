@@ -15,9 +15,9 @@ import torch
 
 from benchmarks import peers
 from benchmarks.attribution import FLOOR, FORWARD, floor_of, method_title
-from revelio import registry
 from benchmarks.targets import verdict
 from benchmarks.workload import Group, Workload
+from revelio import registry
 from revelio.io import json_safe
 
 PEER_ORDER = ("revelio", "Captum", "pytorch-grad-cam", "torch-cam", "PytorchRevelio-style")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from benchmarks.attribution import FLOOR, FORWARD, method_title
+from benchmarks.attribution import FLOOR, FORWARD, many_passes, method_title, passes_floor_name
 from benchmarks.workload import Group, Workload
 from revelio import GradCAM, GuidedBackprop, GuidedGradCAM, Saliency, registry
 
@@ -116,6 +116,8 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
             memory = gradcam.peak_bytes / bare.peak_bytes
         entries.append(_entry("gradcam_memory", "revelio GradCAM peak memory / bare forward (no_grad) peak memory",
                               memory, 1.3, "<=", where))
+    for many in attribution:
+        entries += _many_pass_entries(many)
     for am_group in am:
         if not am_group.title.startswith("activation maximization"):
             continue
@@ -139,6 +141,43 @@ def evaluate(attribution: Sequence[Group], am: Sequence[Group]) -> list[dict[str
                 entries.append(_entry(f"regularizer_{variant}", f"{type_name(blur)} time / {variant} run time "
                                       "(1 unit per call)", share, 0.15, "<=", where, detail))
         entries += _parameterization_entries(am_group, where, batch)
+    return entries
+
+
+PASSES_LIMITS = {"scorecam": 1.1}
+"""Time over the floor of the passes a many-pass method needs: 1.05 unless named here."""
+PEER_SPEEDUP = {"scorecam": 2.0}
+"""Peer time over revelio's time that a many-pass method must reach: 1 (no slower) unless named here."""
+
+
+def _many_pass_entries(group: Group) -> list[dict[str, Any]]:
+    """For each many-pass method of ``group``: time over its passes' floor, peak memory over the floor's, and
+    against each peer that agrees with it."""
+    entries = []
+    where = group.title
+    for name in group.settings.get("methods", ()):
+        spec = registry.get(name)
+        if many_passes(spec.load()) is None:
+            continue
+        title, floor_name = method_title(spec), passes_floor_name(spec)
+        run, floor = _median(group, title), _median(group, floor_name)
+        entries.append(_entry(
+            f"{name}_passes", f"{title} / the floor of the model passes it needs, batched as it batches them",
+            run / floor if run and floor else None, PASSES_LIMITS.get(name, 1.05), "<=", where))
+        ours, bare = group.by_name(title), group.by_name(floor_name)
+        if ours is not None and bare is not None and ours.peak_bytes and bare.peak_bytes:
+            entries.append(_entry(
+                f"{name}_memory", f"{title} peak memory / its floor's peak memory (bounded by the internal batch, "
+                "not by the steps, samples or masks)", ours.peak_bytes / bare.peak_bytes, 1.3, "<=", where))
+        for peer in group.workloads:
+            if peer.method != name or peer.library in ("revelio", "floor") or not peer.ok or not run:
+                continue
+            if peer.agrees is False:
+                continue
+            speedup = PEER_SPEEDUP.get(name, 1.0)
+            entries.append(_entry(
+                f"{name}_vs_{peer.library}", f"{peer.name} time / {title} time (equal results)",
+                peer.median() / run, speedup, ">=", where))
     return entries
 
 

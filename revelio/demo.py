@@ -91,8 +91,14 @@ def map_legends(methods: dict) -> Tensor:
     return render.grid(legends, ncols=len(legends), titles=[", ".join(names) for names in kinds.values()], pad=8)
 
 
-def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: int = SHOWN_IMAGES) -> Tensor:
-    """A grid: per held-out image, one row per object's class; the input, then each method's map."""
+def attribution_grid(
+    zoo_model: ZooModel, methods: dict, seed: int = 0, count: int = SHOWN_IMAGES, *, preview: bool = True
+) -> Tensor:
+    """A grid: per held-out image, one row per object's class; the input, then each method's map.
+
+    ``preview``: the costly methods with their registry entries' quicker options (fewer
+    steps, samples or masks); ``False``: every method with its defaults.
+    """
     batch = make_batch(count, seed=TEST_SEED, start=10_000 + 100 * seed)
     images = batch.images.to(zoo_model.device)
     inputs = zoo_model.normalize(images).repeat_interleave(2, dim=0)  # each image twice: one row per object
@@ -100,7 +106,7 @@ def attribution_grid(zoo_model: ZooModel, methods: dict, seed: int = 0, count: i
     shown = images.repeat_interleave(2, dim=0)
     columns = [shown]
     for spec, method in methods.items():
-        maps = method.attribute(inputs, classes, **{**spec.defaults, **spec.preview})
+        maps = method.attribute(inputs, classes, **{**spec.defaults, **(spec.preview if preview else {})})
         columns.append(method_picture(spec, maps, shown))
     tiles = torch.stack(columns, dim=1).flatten(0, 1)
     with torch.no_grad():

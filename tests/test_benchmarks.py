@@ -234,3 +234,50 @@ def test_an_attribution_instance_is_timed_on_the_suites_model():
     assert [w.name for w in revelio_rows] == ["revelio GradCAM"] and group.settings["methods"] == ["gradcam"]
     maps = revelio_rows[0].run()
     assert maps.shape == (2, 1, 32, 32)  # rebound to resnet18's layer4, upsampled to the suite's inputs
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [
+        ("integrated-gradients", {"steps": 5, "internal_batch_size": 4}),
+        ("smoothgrad", {"samples": 3, "internal_batch_size": 4}),
+        ("vargrad", {"samples": 3, "internal_batch_size": 5}),
+        ("occlusion", {"window": (8, 8), "strides": (8, 4), "internal_batch_size": 7}),
+        ("rise", {"masks": 9, "internal_batch_size": 4}),
+        ("scorecam", {"internal_batch_size": 64}),
+    ],
+)
+def test_the_floor_of_a_many_pass_method_runs_the_model_on_as_many_inputs_as_the_method(name, options):
+    """The floor runs what the method runs but for its single clean forward pass, in the same internal batches."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import attribution
+    finally:
+        sys.path.remove(str(ROOT))
+    from unittest import mock
+
+    from revelio import registry
+
+    built, original = [], attribution.build_model
+
+    def build_model(*args):
+        built.append(original(*args))
+        return built[-1]
+
+    with mock.patch.object(attribution, "build_model", build_model):
+        group = attribution.attribution_group("resnet18", 2, 32, torch.device("cpu"), methods=[name],
+                                              use_peers=False, baseline=False, options={name: options})
+    (model,) = built
+    spec = registry.get(name)
+    calls: list[int] = []
+    handle = model.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    try:
+        next(w for w in group.workloads if w.library == "revelio").run()
+        method_calls = list(calls)
+        calls.clear()
+        group.by_name(attribution.passes_floor_name(spec)).run()
+    finally:
+        handle.remove()
+    clean = 1  # the method's clean forward pass of the batch (the target, the activations)
+    assert sum(method_calls[clean:]) == sum(calls) and max(method_calls[clean:]) == max(calls), (method_calls, calls)
+    assert method_calls[0] == 2

@@ -86,6 +86,29 @@ def test_help_lists_every_command():
         assert command in result.stdout
 
 
+def test_visualize_help_states_the_defaults_the_code_uses():
+    from revelio.cli import build_parser
+    from revelio.featureviz import DEFAULT_PRESET, PRESETS, DeepDream
+
+    options = {action.dest: action.help for action in _subparser(build_parser(), "visualize")._actions}
+    assert f"default: {DEFAULT_PRESET}," in options["method"]
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3))
+    visualizers = {name: preset.create(network, image_size=16) for name, preset in PRESETS.items()}
+    assert {v.steps for v in visualizers.values()} == {128} and "(default: 128)" in options["steps"]
+    dream = DeepDream(network)
+    assert f"(default: {dream.steps})" in options["steps"] and f"deep dream: {dream.lr}" in options["lr"]
+    for name, visualizer in visualizers.items():
+        lr = f"{visualizer.lr}"
+        assert lr == "0.05" or f"{lr} for {name}" in options["lr"], (name, lr)
+
+
+def _subparser(parser, name):
+    import argparse
+
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[name]
+
+
 def test_layers_lists_the_bundled_model_in_call_order():
     result = revelio("layers", "--seed", "1", "--no-progress", "--device", "cpu")
     assert result.returncode == 0, result.stderr

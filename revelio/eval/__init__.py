@@ -9,7 +9,9 @@
   :class:`WeightRandomizer`, :func:`randomization_groups`), localization scores
   (:func:`pointing_game`, :func:`relevance_mass`, :func:`relevance_rank`,
   :func:`class_discrimination`), deletion and insertion (:func:`deletion_insertion`)
-  and the control explainers (:class:`EdgeDetector`, :class:`SpectralResidual`, :class:`RandomMap`).
+  and the control explainers (:class:`EdgeDetector`, :class:`SpectralResidual`, :class:`RandomMap`);
+- quality metrics of maps, one value per image: :func:`faithfulness_correlation`,
+  :func:`max_sensitivity`, :func:`sparseness`, :func:`complexity`.
 
 Example:
     >>> report = run_sanity(progress=True)  # the bundled shapes model
@@ -30,6 +32,7 @@ from revelio.eval.localization import (
     relevance_rank,
     scaled_tolerance,
 )
+from revelio.eval.metrics import complexity, faithfulness_correlation, max_sensitivity, sparseness
 from revelio.eval.outcome import STATUSES, Criterion, Measurement
 from revelio.eval.randomization import (
     LayerGroup,
@@ -63,10 +66,13 @@ __all__ = [
     "bootstrap_mean",
     "centre_baseline",
     "class_discrimination",
+    "complexity",
     "deletion_insertion",
+    "faithfulness_correlation",
     "heat",
     "hog",
     "hog_similarity",
+    "max_sensitivity",
     "model_randomization",
     "pearson",
     "pointing_game",
@@ -78,6 +84,7 @@ __all__ = [
     "resample_weights",
     "run_sanity",
     "scaled_tolerance",
+    "sparseness",
     "spearman",
     "ssim",
 ]

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from revelio.core.calls import revelio_call
 from revelio.core.capture import LayerCapture
 from revelio.core.layers import resolve_layer
 from revelio.core.state import preserved_model_state
@@ -75,7 +76,7 @@ class ActivationDistance(LayerObjective):
 def layer_activation(visualizer: FeatureVisualizer, layer: LayerSpec, inputs: Tensor) -> Tensor:
     """``layer``'s activation on ``inputs`` (model inputs), without gradients, the model left as it was."""
     name, module = resolve_layer(visualizer.model, layer)
-    with preserved_model_state(visualizer.model, eval_mode=True), torch.no_grad():
+    with revelio_call(), preserved_model_state(visualizer.model, eval_mode=True), torch.no_grad():
         with LayerCapture([(name, module)], stop=True) as capture:
             capture.forward(visualizer.model, inputs)
         return capture[name].detach().clone()

@@ -13,6 +13,7 @@ from typing import TypeVar
 import torch
 from torch import Tensor, nn
 
+from revelio.core.explainable import explainable
 from revelio.errors import InputError, SettingError, SettingTypeError
 from revelio.featureviz.objectives import Objective
 
@@ -50,14 +51,17 @@ def check_objective(objective: object) -> Objective:
 
 
 def check_model(model: object) -> nn.Module:
-    """``model`` if it is an ``nn.Module``.
+    """The module to run for ``model`` (:func:`revelio.core.explainable.explainable`: a compiled
+    model's original, in eager mode).
 
     Raises:
-        SettingTypeError: it is not.
+        SettingTypeError: it is not an ``nn.Module``.
+        UnsupportedModelError: TorchScript, compiled submodules or an exported graph, whose layers
+            no hook can reach.
     """
     if not isinstance(model, nn.Module):
         raise SettingTypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    return model
+    return explainable(model, needs_layers=True)
 
 
 def check_steps(steps: int) -> int:

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from revelio.core.calls import revelio_call
 from revelio.core.grad_mode import require_grad_mode
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD, denormalize, normalize
 from revelio.core.state import preserved_model_state
@@ -113,7 +114,7 @@ class FeatureVisualizer:
         self.step = as_step_rule(step)
         self.lr = as_schedule(lr, "lr")
         if min(self.lr.start, self.lr.end) <= 0:
-            raise SettingError(f"lr must stay > 0, got {self.lr!r}")
+            raise SettingError(f"lr must stay > 0, got {self.lr}")
         self.clamp = bool(clamp)
         self.steps = check_steps(steps)
         self.progress = bool(progress)
@@ -176,7 +177,7 @@ class FeatureVisualizer:
         input_size = self.input_size(size)
         require_grad_mode(type(self).__name__)
         show = self.progress if progress is None else bool(progress)
-        with preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
+        with revelio_call(), preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
             layers = capture_layers(self.model, objective)
             forward = self._probe(objective, layers, input_size, device, dtype)
             if start is None:
@@ -236,7 +237,7 @@ class FeatureVisualizer:
         transparency = None
         state: dict[str, Any] = {}
         history: list[Tensor] = []
-        bar = tqdm(total=steps, desc=description or str(objective)[:40], disable=not show_progress, leave=False)
+        bar = tqdm(total=steps, desc=description or progress_label(objective.labels(len(parameters))), disable=not show_progress, leave=False)
         try:
             with forward:
                 for step in range(steps):
@@ -402,3 +403,10 @@ def capture_layers(model: nn.Module, objective: Objective) -> list[tuple[str, nn
     """``(name, module)`` of each layer of a resolved objective."""
     modules = dict(model.named_modules(remove_duplicate=False))
     return [(name, modules[name]) for name in objective.layers]
+
+
+def progress_label(labels: Sequence[str]) -> str:
+    """A short progress-bar label for a batch: its one unit, or how many and the first and last."""
+    if len(set(labels)) == 1:
+        return labels[0]
+    return f"{len(labels)} images: {labels[0]} ... {labels[-1]}"

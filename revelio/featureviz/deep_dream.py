@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor, nn
 
+from revelio.core.calls import revelio_call
 from revelio.core.grad_mode import require_grad_mode
 from revelio.core.normalization import IMAGENET_MEAN, IMAGENET_STD
 from revelio.core.state import preserved_model_state
@@ -146,7 +147,7 @@ class DeepDream(ActivationMaximization):
         input_sizes = [self.input_size(size) for size in sizes]
         require_grad_mode(type(self).__name__)
         show = self.progress if progress is None else bool(progress)
-        with preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
+        with revelio_call(), preserved_model_state(self.model, eval_mode=True, freeze=True), torch.enable_grad():
             layers = capture_layers(self.model, objective)
             forward = self._probe(objective, layers, input_sizes[0], device, dtype)  # checks before any work
             base = self.denormalize(start.detach().to(dtype))

@@ -50,6 +50,9 @@ class Constant(Schedule):
     def __repr__(self) -> str:
         return f"Constant({self.value!r})"
 
+    def __str__(self) -> str:
+        return f"{self.value:g}"
+
 
 class _TwoEnded(Schedule):
     """A schedule from ``start`` at progress 0 to ``end`` at progress 1; subclasses give the curve."""
@@ -60,6 +63,9 @@ class _TwoEnded(Schedule):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._start!r}, {self._end!r})"
+
+    def __str__(self) -> str:
+        return f"{self._start:g} to {self._end:g} ({type(self).__name__.lower()})"
 
 
 class Linear(_TwoEnded):
@@ -137,7 +143,7 @@ def check_range(
         above = value >= high if high_open else value > high
         if below or above or not math.isfinite(value):
             interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-            raise SettingError(f"{name} must stay in {interval}, got {schedule!r}")
+            raise SettingError(f"{name} must stay in {interval}, got {schedule}")
 
 
 def _ramp_class(kind: str | type[Schedule]) -> type[Schedule]:
