@@ -73,6 +73,8 @@ class SanityReport:
         results: one :class:`CheckResult` per method and check.
         evidence: what the figures are drawn from, one typed field per check (not serialised).
         titles: the display name of each method, by name.
+        metrics: per method, the quality metrics of its maps (:mod:`revelio.eval.quality`),
+            each ``{"estimate", "low", "high"}``; reported, not judged.
     """
 
     model: str
@@ -80,6 +82,7 @@ class SanityReport:
     results: list[CheckResult]
     evidence: Evidence = field(default_factory=Evidence, repr=False)
     titles: dict[str, str] = field(default_factory=dict)
+    metrics: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def title(self, method: str) -> str:
         """The display name of ``method`` (its name when the report has none)."""
@@ -141,6 +144,7 @@ class SanityReport:
                 "checks": {key: {"name": CHECKS[key], "reference": REFERENCES[key]} for key in CHECKS},
                 "counts": self.counts(),
                 "results": [asdict(r) for r in self.results],
+                "metrics": self.metrics,
                 "papers": PAPER_NUMBERS,
             }
         )
@@ -178,6 +182,7 @@ class SanityReport:
                 out.append(f"| {self.title(method)} | " + " | ".join(cells) + " |")
             out.append("")
         out += ["Status: " + LEGEND.replace(" | ", "; "), ""]
+        out += self.metrics_table()
         out.append("| check | method | status | expected (source) | measured | criterion | flips at | figures |")
         out.append("|---|---|---|---|---|---|---|---|")
         for r in self.results:
@@ -196,6 +201,28 @@ class SanityReport:
         if shown:
             out += ["", *(f"![{name}]({figures[name]})\n" for name in shown)]
         return "\n".join(out) + "\n"
+
+    def metrics_table(self) -> list[str]:
+        """Markdown lines: each method's quality metrics with their 95% intervals (empty without metrics)."""
+        from revelio.eval.quality import METRICS
+
+        if not self.metrics:
+            return []
+        used = self.settings.get("metrics", {})
+        lines = [
+            "Quality metrics of each method's maps (the class the model is surest of; reported, not judged): "
+            f"faithfulness correlation over {used.get('faithfulness_correlation_runs', '?')} random subsets of 224 "
+            f"input values per image, max-sensitivity over {used.get('max_sensitivity_samples', '?')} noisy copies "
+            f"(L-inf radius 0.2) of {used.get('max_sensitivity_images', '?')} images, sparseness and complexity of "
+            "|map| per pixel.",
+            "",
+            "| method | " + " | ".join(_escape(text) for text in METRICS.values()) + " |",
+            "|---" * (len(METRICS) + 1) + "|",
+        ]
+        for method, values in self.metrics.items():
+            cells = [_interval(values[name]) if name in values else "" for name in METRICS]
+            lines.append(f"| {self.title(method)} | " + " | ".join(cells) + " |")
+        return [*lines, ""]
 
     def paper_comparison(self) -> list[str]:
         """Markdown lines: the papers' own numbers beside ours, for the methods both report."""
@@ -342,6 +369,10 @@ def headline(result: CheckResult) -> str:
     except (KeyError, ValueError, TypeError, ZeroDivisionError, IndexError):
         pass
     return ""
+
+
+def _interval(value: dict[str, float]) -> str:
+    return f"{value['estimate']:.2f} [{value['low']:.2f}, {value['high']:.2f}]"
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:

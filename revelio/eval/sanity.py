@@ -57,6 +57,7 @@ from revelio.eval.localization import centre_baseline, scaled_tolerance
 from revelio.eval.maps import heat, normalized_heat
 from revelio.eval.methods import Explainer, Method, build_explainer, resolve_methods
 from revelio.eval.outcome import Measurement, decide, not_applicable
+from revelio.eval.quality import quality_metrics
 from revelio.eval.randomization import BatchNormStatistics, model_randomization
 from revelio.eval.report import CheckResult, SanityReport
 from revelio.eval.uncertainty import RESAMPLES, resample_weights
@@ -83,6 +84,9 @@ FEATUREVIZ_STEPS = 64
 
 EXAMPLES = 4
 """Images whose maps are kept for the figures."""
+
+A3_IMAGES = 16
+"""Images A3 randomizes over in the quick run (every image with ``slow``)."""
 
 SEEDS = 3
 """Randomization seeds of A3 with ``slow`` (``seed``, ``seed + 1``, ...): the spread over seeds is reported."""
@@ -180,13 +184,15 @@ def run_sanity(
         "retake_class": retake_class,
         "batchnorm_statistics": batchnorm_statistics,
         "resamples": resamples,
+        "metrics": run.metric_settings,
         "seconds": round(seconds, 1),
         "timings": {key: round(value, 1) for key, value in run.timings.items()},
         "data": run.evidence.images.describe() if run.evidence.images else "",
         "torch": torch.__version__,
     }
     return SanityReport(
-        model=zoo_model.name, settings=settings, results=results, evidence=run.evidence, titles=titles
+        model=zoo_model.name, settings=settings, results=results, evidence=run.evidence, titles=titles,
+        metrics=run.metrics,
     )
 
 
@@ -229,6 +235,8 @@ class _Run:
         self.log = log
         self.timings: dict[str, float] = {}
         self.evidence = Evidence()
+        self.metrics: dict[str, dict[str, dict[str, float]]] = {}
+        self.metric_settings: dict[str, int] = {}
         self.weights = resample_weights(count, resamples=resamples, seed=seed)
         device = zoo_model.device
         batch = task.make_batch(count, task.test_seed)
@@ -292,6 +300,8 @@ class _Run:
             self.localization_and_discrimination(explainers, maps, found)
         with self._timed("A8 deletion / insertion"):
             self.deletion_insertion(explainers, maps, found, PERTURBATION_STEPS if slow else PERTURBATION_STEPS // 2)
+        with self._timed("quality metrics"):
+            self.quality_metrics(explainers, maps, slow)
         criteria = {"A1": known_answer_criterion, "A2": lambda explainer: INVARIANCE_CRITERION}
         return [
             self._result(
@@ -354,29 +364,32 @@ class _Run:
             "seed": self.seed, "examples": EXAMPLES, "trained_maps": trained, "retake_class": retake_class,
             "batchnorm_statistics": batchnorm_statistics,
         }
-        # the quick run compares the maps at the two stages the criterion reads; --slow at every stage
+        # the quick run compares the maps at the two stages the criterion reads, on the first A3_IMAGES images;
+        # --slow at every stage, on every image
         cascade_stages = None if slow else (1, -1)
+        count = len(self.inputs) if slow else min(A3_IMAGES, len(self.inputs))
+        weights = self.weights if slow else resample_weights(count, resamples=self.weights.shape[0], seed=self.seed)
+        trained = {name: maps[:count] for name, maps in trained.items()}
+        inputs, classes = self.inputs[:count], self.primary[:count]
         self.log("A3: cascading randomization")
         cascading = model_randomization(
-            self.model, by_name, self.inputs, self.primary, mode="cascading", explain_at=cascade_stages, **options
+            self.model, by_name, inputs, classes, mode="cascading", explain_at=cascade_stages, **options
         )
         independent = None
         if slow:
             self.log("A3: independent randomization")
-            independent = model_randomization(
-                self.model, by_name, self.inputs, self.primary, mode="independent", **options
-            )
+            independent = model_randomization(self.model, by_name, inputs, classes, mode="independent", **options)
         other_seeds = {}
         if slow:
             for extra in range(1, SEEDS):
                 self.log(f"A3: cascading randomization, seed {self.seed + extra}")
                 other_seeds[self.seed + extra] = model_randomization(
-                    self.model, by_name, self.inputs, self.primary, mode="cascading", explain_at=(1, -1),
+                    self.model, by_name, inputs, classes, mode="cascading", explain_at=(1, -1),
                     **{**options, "seed": self.seed + extra},
                 )
         self.evidence.cascade = CascadeEvidence(cascading, independent)
         for method in by_name:
-            found[method]["A3"] = measure.cascading_randomization(cascading[method], self.weights)
+            found[method]["A3"] = measure.cascading_randomization(cascading[method], weights)
             if other_seeds:
                 spread = {
                     seed: [float(value) for value in results[method].mean("spearman_abs")]
@@ -491,6 +504,29 @@ class _Run:
             found[explainer.name]["A8"] = measure.faithfulness(result, reference, self.weights)
             mean_curves[explainer.name] = _mean_curves(result)
         self.evidence.faithfulness = FaithfulnessEvidence(mean_curves, _mean_curves(reference))
+
+    def quality_metrics(self, explainers: Sequence[Explainer], maps, slow: bool) -> None:
+        """Faithfulness correlation, max-sensitivity, sparseness and complexity of each method's maps (reported).
+
+        The quick run takes 20 random subsets per image for faithfulness correlation and
+        max-sensitivity over 4 noisy copies of the first 8 images; ``slow`` takes
+        Quantus' 100 subsets and 20 noisy copies of every image.
+        """
+        runs, samples, count = (100, 20, len(self.inputs)) if slow else (20, 4, min(8, len(self.inputs)))
+        weights = resample_weights(count, resamples=self.weights.shape[0], seed=self.seed)
+        scores = {}
+        for explainer in explainers:
+            self.log(f"metrics: {explainer.name}")
+            primary = maps[explainer.name]["primary"]
+            scores[explainer.name] = quality_metrics(
+                self.model, explainer, self.inputs, primary, self.primary, self.weights, runs=runs, samples=samples,
+                seed=self.seed, sensitivity_images=count, sensitivity_weights=weights,
+            )
+        self.metrics = scores
+        self.metric_settings = {
+            "faithfulness_correlation_runs": runs, "max_sensitivity_samples": samples,
+            "max_sensitivity_images": count,
+        }
 
     # -- feature visualization ----------------------------------------------------------
 
