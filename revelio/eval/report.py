@@ -210,11 +210,13 @@ class SanityReport:
             return []
         used = self.settings.get("metrics", {})
         lines = [
-            "Quality metrics of each method's maps (the class the model is surest of; reported, not judged): "
-            f"faithfulness correlation over {used.get('faithfulness_correlation_runs', '?')} random subsets of 224 "
-            f"input values per image, max-sensitivity over {used.get('max_sensitivity_samples', '?')} noisy copies "
-            f"(L-inf radius 0.2) of {used.get('max_sensitivity_images', '?')} images, sparseness and complexity of "
-            "|map| per pixel.",
+            (
+                "Quality metrics of each method's maps (the class the model is surest of; reported, not judged): "
+                f"faithfulness correlation over {used.get('faithfulness_correlation_runs', '?')} random subsets of "
+                f"224 input values per image, max-sensitivity over {used.get('max_sensitivity_samples', '?')} noisy "
+                f"copies (L-inf radius 0.2) of {used.get('max_sensitivity_images', '?')} images, sparseness and "
+                "complexity of |map| per pixel."
+            ),
             "",
             "| method | " + " | ".join(_escape(text) for text in METRICS.values()) + " |",
             "|---" * (len(METRICS) + 1) + "|",
