@@ -352,6 +352,8 @@ class _Run:
         probe = explain(self.inputs[:EXAMPLES], targets[:EXAMPLES])
         if torch.equal(probe, every[:EXAMPLES]):
             return every
+        if len(self.inputs) <= EXAMPLES:
+            return probe
         return torch.cat([probe, explain(self.inputs[EXAMPLES:], targets[EXAMPLES:])])
 
     def cascading_randomization(
@@ -369,7 +371,7 @@ class _Run:
         cascade_stages = None if slow else (1, -1)
         count = len(self.inputs) if slow else min(A3_IMAGES, len(self.inputs))
         weights = self.weights if slow else resample_weights(count, resamples=self.weights.shape[0], seed=self.seed)
-        trained = {name: maps[:count] for name, maps in trained.items()}
+        options["trained_maps"] = {name: values[:count] for name, values in trained.items()}
         inputs, classes = self.inputs[:count], self.primary[:count]
         self.log("A3: cascading randomization")
         cascading = model_randomization(
