@@ -70,3 +70,26 @@ def test_gradient_times_input_fails_input_invariance():
     assert (first - second).abs().max() <= 1e-4 * scale
     times_input = first * inputs
     assert (times_input - second * shifted).abs().max() > 0.1 * times_input.abs().max()
+
+
+def test_the_relu_net_tells_gradient_guided_and_deconvolution_apart():
+    import torch
+
+    from revelio.eval.known_answers import hidden_relu_net, relu_rule_answers
+
+    net = hidden_relu_net(0)
+    inputs = torch.randn(6, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    classes = torch.arange(6) % 4
+    answers = relu_rule_answers(net, inputs, classes)
+    for first in answers:
+        for second in answers:
+            if first != second:
+                assert (answers[first] - answers[second]).abs().max() > 0.1 * answers[first].abs().max()
+    # the check can fail: the plain gradient, given as "guided backprop", misses the guided answer
+    from revelio.attribution import GuidedBackprop
+    from revelio.eval.known_answers import KNOWN_ANSWERS
+    from revelio.eval.methods import build_explainer
+
+    gradient = build_explainer("saliency", net)
+    gradient.options = {"abs": False}
+    assert KNOWN_ANSWERS[GuidedBackprop][1](gradient, 0, 6).met is False

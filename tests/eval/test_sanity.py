@@ -69,8 +69,8 @@ def test_every_status_follows_from_met_and_expected(report):
 
 def test_the_report_says_which_images_it_uses(report):
     assert report.settings["task"] == "shapes"
-    assert report.settings["data"] == "task 'shapes', dataset seed 2, items 0..31 (32 images)"
-    assert report.evidence.images.indices == list(range(32))
+    assert report.settings["data"] == "task 'shapes', dataset seed 2, items 0..15 (16 images)"
+    assert report.evidence.images.indices == list(range(16))
 
 
 def test_slow_check_and_featureviz_rows(report):
@@ -142,3 +142,14 @@ def test_the_module_command_writes_the_report(tmp_path):
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert "Grad-CAM" in completed.stdout and "expected fail: cascading model randomization" in completed.stdout
     assert (tmp_path / "report.md").is_file() and (tmp_path / "a3_cascade.png").is_file()
+
+
+def test_the_quality_metrics_are_reported_per_method_with_intervals(report):
+    from revelio.eval.quality import METRICS
+
+    for method in ("saliency", "gradcam", "random-map"):
+        assert set(report.metrics[method]) == set(METRICS)
+        for value in report.metrics[method].values():
+            assert value["low"] <= value["estimate"] <= value["high"]
+    # the random map is far less robust than Grad-CAM: fresh noise at every call
+    assert report.metrics["random-map"]["max_sensitivity"]["low"] > report.metrics["gradcam"]["max_sensitivity"]["high"]
