@@ -121,7 +121,7 @@ class SanityReport:
             f"{self.settings.get('seconds', 0):.0f} s"
         )
         lines = [heading, ""]
-        width = max((len(self.title(m)) for m in self.methods), default=0)
+        width = min(28, max((len(self.title(m)) for m in self.methods), default=0))
         for method in self.methods:
             groups = []
             for status in STATUSES:
