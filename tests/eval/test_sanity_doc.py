@@ -14,7 +14,7 @@ def _blocks():
 
 def test_the_page_names_its_command_and_holds_a_generated_block_per_task():
     page = (DOCS / "sanity.md").read_text()
-    assert "python -m revelio.eval --slow --task shapes --out docs/figures/sanity/shapes --doc docs/sanity.md" in page
+    assert "python -m revelio.eval --task shapes --out docs/figures/sanity/shapes --doc docs/sanity.md" in page
     blocks = _blocks()
     assert "shapes" in blocks
     for task, body in blocks.items():
