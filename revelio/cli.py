@@ -160,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     sanity.add_argument("--model", help="a torchvision name (default: the task's bundled model)")
     sanity.add_argument("--weights", help="a state_dict file for a torchvision model")
     sanity.add_argument("--method", "--methods", dest="methods", action="extend", nargs="+", metavar="NAME",
-                        help=f"methods to check: {_method_choices()}, the controls (edge-detector, random-map) or "
+                        help=f"methods to check: {_method_choices()}, the controls (edge-detector, spectral-residual, random-map) or "
                         "feature-visualization presets; comma lists work (default: all, with the controls)")
     sanity.add_argument("--slow", action="store_true",
                         help="add data randomization (A5: trains a permuted-label model and a true-label control), "
