@@ -153,3 +153,32 @@ def test_the_quality_metrics_are_reported_per_method_with_intervals(report):
             assert value["low"] <= value["estimate"] <= value["high"]
     # the random map is far less robust than Grad-CAM: fresh noise at every call
     assert report.metrics["random-map"]["max_sensitivity"]["low"] > report.metrics["gradcam"]["max_sensitivity"]["high"]
+
+
+def test_a_task_with_three_labelled_objects_runs_through_every_check(monkeypatch):
+    """Code reads tasks through get_task: a task with K = 3 objects needs no edits (here: shapes plus a third mask)."""
+    from dataclasses import replace as replace_field
+
+    from revelio.zoo import tasks
+    from revelio.zoo.models import ShapesCNN
+
+    shapes_task = tasks.get_task("shapes")
+
+    def make_batch(n, seed, start=0):
+        batch = shapes_task.make_batch(n, seed, start)
+        third = (batch.labels == 0).float().argmax(dim=1)  # a class not yet labelled, with the image's bottom rows
+        labels = batch.labels.clone()
+        labels[torch.arange(n), third] = 1.0
+        mask = torch.zeros_like(batch.masks[:, :1])
+        mask[..., -4:, :] = True
+        return batch._replace(labels=labels, classes=torch.cat([batch.classes, third[:, None]], dim=1),
+                              masks=torch.cat([batch.masks, mask], dim=1))  # fmt: skip
+
+    monkeypatch.setitem(tasks.TASKS, "three", replace_field(shapes_task, name="three", make_batch=make_batch))
+    torch.manual_seed(0)
+    zoo_model = ZooModel(model=ShapesCNN().eval(), name="untrained", input_size=(64, 64),
+                         class_names=shapes_task.class_names, gradcam_layer="block3")  # fmt: skip
+    report = run_sanity(zoo_model, ["gradcam", "random-map"], task="three", images=4)
+    assert report.settings["task"] == "three"
+    assert report.result("A6", "gradcam").status != "n/a" and report.result("A7", "gradcam").status != "n/a"
+    assert report.evidence.images.masks.shape[1] == 3
