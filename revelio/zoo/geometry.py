@@ -45,20 +45,33 @@ def footprints(
         shapes: the shape functions, indexed by class.
     """
     n, k = classes.shape
-    grid = np.arange(size, dtype=np.float32) + 0.5
     flat_classes = classes.reshape(-1)
-    flat_centre = centre.reshape(-1, 2).astype(np.float32)
-    scale = (1 / radius.reshape(-1, 1, 1)).astype(np.float32)
-    dx = (grid[None, None, :] - flat_centre[:, 0, None, None]) * scale
-    dy = (grid[None, :, None] - flat_centre[:, 1, None, None]) * scale
-    cos, sin = np.cos(angle).reshape(-1, 1, 1), np.sin(angle).reshape(-1, 1, 1)
-    x, y = cos * dx + sin * dy, cos * dy - sin * dx  # object frame, unit radius
+    x, y = (v.reshape(n * k, size, size) for v in object_frames(centre, radius, angle, size))
     out = np.zeros((n * k, size, size), dtype=bool)
     for index, shape in enumerate(shapes):
         which = np.flatnonzero(flat_classes == index)
         if which.size:
             out[which] = shape(x[which], y[which])
     return out.reshape(n, k, size, size)
+
+
+def object_frames(
+    centre: np.ndarray, radius: np.ndarray, angle: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates ``(x, y)``, each ``(N, K, S, S)`` float32, of every pixel centre in each object's frame.
+
+    The frame is centred on the object, rotated by its angle and scaled by its radius,
+    so the object's shape is the same function of ``(x, y)`` whatever its pose.
+    """
+    n, k = radius.shape
+    grid = np.arange(size, dtype=np.float32) + 0.5
+    flat_centre = centre.reshape(-1, 2).astype(np.float32)
+    scale = (1 / radius.reshape(-1, 1, 1)).astype(np.float32)
+    dx = (grid[None, None, :] - flat_centre[:, 0, None, None]) * scale
+    dy = (grid[None, :, None] - flat_centre[:, 1, None, None]) * scale
+    cos, sin = np.cos(angle).reshape(-1, 1, 1), np.sin(angle).reshape(-1, 1, 1)
+    x, y = cos * dx + sin * dy, cos * dy - sin * dx
+    return x.reshape(n, k, size, size), y.reshape(n, k, size, size)
 
 
 def circle(x: np.ndarray, y: np.ndarray) -> np.ndarray:
