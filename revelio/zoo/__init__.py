@@ -4,8 +4,8 @@
   on the :mod:`~revelio.zoo.shapes` dataset (two objects per image, pixel masks
   known), whose weights ship with the package; ``load("shapes-resnet")`` a second,
   independent one (a residual network, another seed), which checks that what the
-  first shows is a picture, not its own adversarial pattern; ``load("clutter")`` a
-  wider CNN of the same design trained on the harder :mod:`~revelio.zoo.clutter`
+  first shows is a picture, not its own adversarial pattern; ``load("clutter")`` the
+  same CNN architecture trained on the harder :mod:`~revelio.zoo.clutter`
   dataset (three textured objects, two unlabelled distractors, occlusion, a textured
   background).
 - :func:`revelio.zoo.torchvision.build` gives any torchvision classifier by name, or
@@ -33,7 +33,7 @@ import torch
 from revelio.errors import ModelNotFoundError, WeightsError
 from revelio.zoo import clutter, shapes
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel
-from revelio.zoo.models import ClutterCNN, ShapesCNN, ShapesResNet
+from revelio.zoo.models import ShapesCNN, ShapesResNet
 from revelio.zoo.shapes import (
     CLASS_NAMES,
     IMAGE_SIZE,
@@ -99,7 +99,7 @@ def _load_shapes_resnet(device: str | torch.device) -> ZooModel:
 
 
 def _load_clutter(device: str | torch.device) -> ZooModel:
-    return _load_bundled("clutter", ClutterCNN(), CLUTTER_WEIGHTS, "block3", device, clutter)
+    return _load_bundled("clutter", ShapesCNN(), CLUTTER_WEIGHTS, "block3", device, clutter)
 
 
 BUNDLED: dict[str, Callable[[str | torch.device], ZooModel]] = {
@@ -146,7 +146,6 @@ __all__ = [
     "SHAPES_RESNET_WEIGHTS",
     "SHAPES_WEIGHTS",
     "STD",
-    "ClutterCNN",
     "ShapesBatch",
     "ShapesCNN",
     "ShapesDataset",

@@ -71,15 +71,15 @@ _SLOTS = NUM_OBJECTS + NUM_DISTRACTORS
 _CHUNK = 256  # items rendered at once: bounds the memory of the (N, 5, S, S) grids
 
 # Geometry, in units of the image size unless noted.
-_RADIUS_RANGE = (0.13, 0.2)
+_RADIUS_RANGE = (0.15, 0.22)
 _MIN_CENTRE_DISTANCE = 0.5  # in units of r1 + r2: overlap allowed
 _FALLBACK_GRID = 3  # objects that cannot be placed go to distinct cells of a 3x3 grid
 _FALLBACK_RADIUS = 0.14  # ... with this radius at most, so that they never overlap
 
 # Colours.
-_BACKGROUND_CONTRAST = (0.25, 0.45)  # RGB distance between the background texture's two colours
-_OBJECT_CONTRAST = (0.15, 0.3)  # ... between an object texture's two colours
-_COLOUR_CONTRAST = 0.35  # RGB distance of an object's mean colour to the background's
+_BACKGROUND_CONTRAST = (0.15, 0.3)  # RGB distance between the background texture's two colours
+_OBJECT_CONTRAST = (0.08, 0.16)  # ... between an object texture's two colours
+_COLOUR_CONTRAST = 0.45  # RGB distance of an object's mean colour to the background's
 _OBJECTS_CONTRAST = 0.2  # ... and to the mean colours of the objects drawn before it
 
 # Layout of each item's vector of uniform random numbers.

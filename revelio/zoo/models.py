@@ -167,17 +167,3 @@ class ShapesResNet(nn.Module):
         x = self.stage2(self.down(self.stage1(self.stem(x))))
         return self.head(self.pool(x).flatten(1))
 
-
-class ClutterCNN(ShapesCNN):
-    """:class:`ShapesCNN`, wider (24, 48, 96 channels), for the clutter task (:mod:`revelio.zoo.clutter`).
-
-    The same blocks and the same ReLU forms, so every check that runs on the shapes
-    CNN runs on it unchanged; ``block3`` (96 x 16 x 16) is its Grad-CAM layer.
-
-    Example:
-        >>> ClutterCNN()(torch.zeros(2, 3, 64, 64)).shape
-        torch.Size([2, 6])
-    """
-
-    def __init__(self, num_classes: int = len(CLASS_NAMES), widths: tuple[int, int, int] = (24, 48, 96)) -> None:
-        super().__init__(num_classes, widths)

@@ -93,7 +93,7 @@ def test_load_unknown_name_lists_bundled_models():
         load("shapez")
     assert "did you mean 'shapes'" in str(error.value)
     assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
-    assert list(BUNDLED) == ["shapes", "shapes-resnet"] == list(ARCHITECTURES)
+    assert list(BUNDLED) == ["shapes", "shapes-resnet", "clutter"] == list(ARCHITECTURES)
 
 
 def test_load_without_the_weights_file_says_how_to_remake_it(monkeypatch):
