@@ -13,7 +13,7 @@ from revelio import zoo
 from revelio.attribution.controls import EdgeDetector
 from revelio.errors import InputError, WeightsError
 from revelio.eval.localization import relevance_mass
-from revelio.zoo import ClutterCNN, clutter, load, shapes
+from revelio.zoo import ShapesCNN, clutter, load, shapes
 from revelio.zoo.clutter import (
     CLASS_NAMES,
     DISTRACTOR_NAMES,
@@ -214,12 +214,12 @@ def test_the_weights_are_under_a_megabyte_and_load_with_weights_only():
         data = file.read()
     assert len(data) < 1024 * 1024
     with WEIGHTS.open("rb") as file:
-        ClutterCNN().load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
+        ShapesCNN().load_state_dict(torch.load(file, map_location="cpu", weights_only=True))
 
 
 def test_load_gives_the_clutter_model_with_its_metadata():
     zoo_model = load("clutter")
-    assert isinstance(zoo_model.model, ClutterCNN) and not zoo_model.model.training
+    assert isinstance(zoo_model.model, ShapesCNN) and not zoo_model.model.training
     assert zoo_model.class_names == CLASS_NAMES and zoo_model.gradcam_layer == "block3" and zoo_model.multi_label
     assert (zoo_model.mean, zoo_model.std, zoo_model.input_size) == (clutter.MEAN, clutter.STD, (64, 64))
 
