@@ -9,13 +9,14 @@ Each image (RGB, 64x64, float in [0, 1]) holds five objects on a textured backgr
   ignore them, and a map that lights up every object is wrong on them.
 
 Objects and background are textured (stripes, checkerboard or blotches in two
-colours), so edges are everywhere, not only at object outlines. Objects are drawn
-in a random order and may overlap: the later one occludes the earlier. ``masks``
-mark each labelled object's *visible* pixels and ``distractors`` the visible pixels
-of both distractors; every object keeps at least :data:`MIN_VISIBLE_FRACTION` of its
-area visible. Object colours contrast with the background on average (and with the
-objects drawn before), but a texture's two colours may be as far apart as the
-object is from the background.
+colours), so edges are everywhere, not only at object outlines: an object's mean
+colour differs from the background's under it by at least 0.45 (RGB distance), the
+background's two colours by 0.15 to 0.3, an object's two colours by 0.08 to 0.16.
+Objects are drawn in a random order and may overlap: the later one occludes the
+earlier. ``masks`` mark each labelled object's *visible* pixels and ``distractors``
+the visible pixels of both distractors; every object keeps at least
+:data:`MIN_VISIBLE_FRACTION` of its area visible (the rare layout that would not is
+redrawn on a 3x3 grid, without overlap).
 
 As with :mod:`revelio.zoo.shapes`, item ``i`` is a function of ``(seed, i)`` alone
 (``numpy.random.default_rng([seed, i])``) and :func:`make_batch` renders many items at
@@ -87,7 +88,7 @@ _POSITION_TRIES = 32
 _COLOUR_TRIES = 12
 
 
-def _layout(**sizes: int) -> tuple[dict[str, slice], int]:
+def _slices(**sizes: int) -> tuple[dict[str, slice], int]:
     slices, start = {}, 0
     for name, size in sizes.items():
         slices[name] = slice(start, start + size)
@@ -95,7 +96,7 @@ def _layout(**sizes: int) -> tuple[dict[str, slice], int]:
     return slices, start
 
 
-_U, _NUM_UNIFORMS = _layout(
+_U, _NUM_UNIFORMS = _slices(
     corners=12,  # the smooth colour gradient under the texture
     background=10,  # kind, contrast direction (3), contrast, frequency, angle, phase, cell, noise level
     classes=6,  # argsort of these: the three labelled classes
