@@ -227,7 +227,7 @@ def test_load_gives_the_clutter_model_with_its_metadata():
 def test_the_shipped_model_reads_held_out_images():
     model = load("clutter").model
     label_accuracy, _ = evaluate(model, 300, get_task("clutter").test_seed, task_of="clutter")
-    assert label_accuracy >= 0.93, label_accuracy
+    assert label_accuracy >= 0.94, label_accuracy  # 0.970 when the weights were made
 
 
 def test_missing_weights_say_how_to_remake_them(monkeypatch):
