@@ -166,4 +166,3 @@ class ShapesResNet(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.stage2(self.down(self.stage1(self.stem(x))))
         return self.head(self.pool(x).flatten(1))
-

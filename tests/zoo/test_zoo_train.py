@@ -48,7 +48,9 @@ def test_train_restores_global_torch_settings():
     deterministic = torch.are_deterministic_algorithms_enabled()
     state = torch.get_rng_state()
     lines = []
-    model = train(TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1), log=lines.append)
+    model = train(
+        TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1), log=lines.append
+    )
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert torch.equal(torch.get_rng_state(), state)
@@ -93,7 +95,10 @@ def test_the_full_training_remakes_the_shipped_weights_bit_for_bit(name, tmp_pat
     out = tmp_path / "weights.pt"
     run = subprocess.run(
         [sys.executable, "-m", "revelio.zoo.train", "--model", name, "--out", str(out)],
-        check=False, capture_output=True, text=True, timeout=3600,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     made = torch.load(out, map_location="cpu", weights_only=True)
