@@ -1,10 +1,13 @@
-"""Models to explain: the bundled shapes CNN, torchvision classifiers, your own.
+"""Models to explain: the bundled shapes and clutter CNNs, torchvision classifiers, your own.
 
 - :func:`load` gives a bundled model: ``load("shapes")`` is a small ReLU CNN trained
   on the :mod:`~revelio.zoo.shapes` dataset (two objects per image, pixel masks
   known), whose weights ship with the package; ``load("shapes-resnet")`` a second,
   independent one (a residual network, another seed), which checks that what the
-  first shows is a picture, not its own adversarial pattern.
+  first shows is a picture, not its own adversarial pattern; ``load("clutter")`` the
+  same CNN architecture trained on the harder :mod:`~revelio.zoo.clutter`
+  dataset (three textured objects, two unlabelled distractors, occlusion, a textured
+  background).
 - :func:`revelio.zoo.torchvision.build` gives any torchvision classifier by name, or
   a model of yours from ``"package.module:factory"``.
 
@@ -23,10 +26,12 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 from importlib import resources
+from types import ModuleType
 
 import torch
 
 from revelio.errors import ModelNotFoundError, WeightsError
+from revelio.zoo import clutter, shapes
 from revelio.zoo.base import IMAGENET_MEAN, IMAGENET_STD, ZooModel
 from revelio.zoo.models import ShapesCNN, ShapesResNet
 from revelio.zoo.shapes import (
@@ -48,10 +53,19 @@ SHAPES_WEIGHTS = "shapes_cnn.pt"
 SHAPES_RESNET_WEIGHTS = "shapes_resnet.pt"
 """File name of the second shapes model's weights inside ``revelio/zoo/weights/``."""
 
+CLUTTER_WEIGHTS = "clutter_cnn.pt"
+"""File name of the clutter model's weights inside ``revelio/zoo/weights/``."""
+
 
 def _load_bundled(
-    name: str, network: torch.nn.Module, weights: str, gradcam_layer: str, device: str | torch.device
+    name: str,
+    network: torch.nn.Module,
+    weights: str,
+    gradcam_layer: str,
+    device: str | torch.device,
+    dataset: ModuleType = shapes,
 ) -> ZooModel:
+    """The bundled ``network`` with its ``weights``, and the image size, normalisation and classes of ``dataset``."""
     resource = resources.files("revelio.zoo").joinpath("weights", weights)
     if not resource.is_file():
         flag = "" if name == "shapes" else f" --model {name}"
@@ -65,10 +79,10 @@ def _load_bundled(
     return ZooModel(
         model=network.eval().to(device),
         name=name,
-        input_size=(IMAGE_SIZE, IMAGE_SIZE),
-        mean=MEAN,
-        std=STD,
-        class_names=CLASS_NAMES,
+        input_size=(dataset.IMAGE_SIZE, dataset.IMAGE_SIZE),
+        mean=dataset.MEAN,
+        std=dataset.STD,
+        class_names=dataset.CLASS_NAMES,
         resize_size=None,
         gradcam_layer=gradcam_layer,
         multi_label=True,
@@ -84,9 +98,14 @@ def _load_shapes_resnet(device: str | torch.device) -> ZooModel:
     return _load_bundled("shapes-resnet", ShapesResNet(), SHAPES_RESNET_WEIGHTS, "stage2", device)
 
 
+def _load_clutter(device: str | torch.device) -> ZooModel:
+    return _load_bundled("clutter", ShapesCNN(), CLUTTER_WEIGHTS, "block3", device, clutter)
+
+
 BUNDLED: dict[str, Callable[[str | torch.device], ZooModel]] = {
     "shapes": _load_shapes,
     "shapes-resnet": _load_shapes_resnet,
+    "clutter": _load_clutter,
 }
 """Bundled models by name, each a function of the device."""
 
@@ -95,7 +114,7 @@ def load(name: str = "shapes", device: str | torch.device = "cpu") -> ZooModel:
     """Load a bundled model with its trained weights.
 
     Args:
-        name: a bundled model's name (:data:`BUNDLED`): ``"shapes"`` or ``"shapes-resnet"``.
+        name: a bundled model's name (:data:`BUNDLED`): ``"shapes"``, ``"shapes-resnet"`` or ``"clutter"``.
         device: where to put the model.
 
     Returns:
@@ -119,6 +138,7 @@ def load(name: str = "shapes", device: str | torch.device = "cpu") -> ZooModel:
 __all__ = [
     "BUNDLED",
     "CLASS_NAMES",
+    "CLUTTER_WEIGHTS",
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "IMAGE_SIZE",

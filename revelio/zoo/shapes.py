@@ -36,8 +36,10 @@ from torch.utils.data import Dataset
 
 from revelio.core.normalization import normalize as core_normalize
 from revelio.errors import InputError
+from revelio.zoo import geometry
+from revelio.zoo.geometry import SHAPES, footprints
 
-CLASS_NAMES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "star", "ring")
+CLASS_NAMES: tuple[str, ...] = geometry.CLASS_NAMES
 """The six object classes; label index ``k`` is ``CLASS_NAMES[k]``."""
 
 IMAGE_SIZE = 64
@@ -57,14 +59,6 @@ _MIN_CENTRE_DISTANCE = 0.85  # in units of r1 + r2: overlap allowed, but never h
 _MIN_VISIBLE_FRACTION = 0.3  # of the first object's area, else it is moved apart
 _COLOUR_CONTRAST = 0.4  # RGB distance of an object's colour to the background under it
 _OBJECT_CONTRAST = 0.3  # RGB distance between the two objects' colours
-
-# Shape parameters in units of the object radius.
-_CIRCLE_RADIUS = 0.9
-_SQUARE_HALF_SIDE = 0.7
-_TRIANGLE_APOTHEM = 0.5  # regular triangle with circumradius 1
-_CROSS_HALF_WIDTH, _CROSS_HALF_LENGTH = 0.3, 0.95
-_STAR_POINTS, _STAR_INNER = 5, 0.42
-_RING_INNER, _RING_OUTER = 0.55, 0.95
 
 # Layout of each item's vector of uniform random numbers.
 _POSITION_TRIES = 16
@@ -240,14 +234,14 @@ def _render(u: np.ndarray, noise: np.ndarray, size: int) -> ShapesBatch:
     best = np.where(valid.any(axis=1), _first_true(valid), distance.argmax(axis=1))
     centre = centres[rows, best]  # (N, 2, xy)
 
-    inside = _shape_masks(classes, centre, radius, angle, size)  # (N, 2, S, S)
+    inside = footprints(classes, centre, radius, angle, size, SHAPES)  # (N, 2, S, S)
     visible_first = inside[:, 0] & ~inside[:, 1]
     hidden = visible_first.sum(axis=(1, 2)) < _MIN_VISIBLE_FRACTION * inside[:, 0].sum(axis=(1, 2))
     if hidden.any():  # rare: push the pair into opposite corners, which never overlap
         corner = radius[hidden] + 1
         centre[hidden, 0] = corner[:, :1]
         centre[hidden, 1] = size - corner[:, 1:]
-        inside[hidden] = _shape_masks(classes[hidden], centre[hidden], radius[hidden], angle[hidden], size)
+        inside[hidden] = footprints(classes[hidden], centre[hidden], radius[hidden], angle[hidden], size, SHAPES)
         visible_first = inside[:, 0] & ~inside[:, 1]
     masks = np.stack([visible_first, inside[:, 1]], axis=1)
 
@@ -278,64 +272,3 @@ def _render(u: np.ndarray, noise: np.ndarray, size: int) -> ShapesBatch:
         torch.from_numpy(np.ascontiguousarray(masks)),
         torch.from_numpy(classes),
     )
-
-
-def _shape_masks(classes: np.ndarray, centre: np.ndarray, radius: np.ndarray, angle: np.ndarray, size: int) -> np.ndarray:
-    """Boolean footprint ``(N, 2, S, S)`` of each object, from half-plane and polar tests."""
-    n = classes.shape[0]
-    grid = np.arange(size, dtype=np.float32) + 0.5
-    flat_classes = classes.reshape(-1)
-    flat_centre = centre.reshape(-1, 2).astype(np.float32)
-    scale = (1 / radius.reshape(-1, 1, 1)).astype(np.float32)
-    dx = (grid[None, None, :] - flat_centre[:, 0, None, None]) * scale
-    dy = (grid[None, :, None] - flat_centre[:, 1, None, None]) * scale
-    cos, sin = np.cos(angle).reshape(-1, 1, 1), np.sin(angle).reshape(-1, 1, 1)
-    x, y = cos * dx + sin * dy, cos * dy - sin * dx  # object frame, unit radius
-    out = np.zeros((n * NUM_OBJECTS, size, size), dtype=bool)
-    for k in range(len(CLASS_NAMES)):
-        which = np.flatnonzero(flat_classes == k)
-        if which.size:
-            out[which] = _SHAPES[k](x[which], y[which])
-    return out.reshape(n, NUM_OBJECTS, size, size)
-
-
-def _circle(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return x * x + y * y <= _CIRCLE_RADIUS**2
-
-
-def _square(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    return np.maximum(np.abs(x), np.abs(y)) <= _SQUARE_HALF_SIDE
-
-
-def _triangle(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    inside = np.ones(x.shape, dtype=bool)
-    for k in range(3):  # one half-plane per edge; vertices at angles 0, 120, 240 degrees
-        normal = math.pi / 3 + 2 * math.pi * k / 3
-        inside &= x * np.float32(math.cos(normal)) + y * np.float32(math.sin(normal)) <= _TRIANGLE_APOTHEM
-    return inside
-
-
-def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    ax, ay = np.abs(x), np.abs(y)
-    arm, length = _CROSS_HALF_WIDTH, _CROSS_HALF_LENGTH
-    return ((ax <= arm) & (ay <= length)) | ((ay <= arm) & (ax <= length))
-
-
-def _star(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # Fold the angle into the sector between a tip (angle 0) and the next inner vertex
-    # (angle pi/5); there the outline is the segment tip -> inner vertex.
-    sector = np.float32(2 * math.pi / _STAR_POINTS)
-    rho = np.sqrt(x * x + y * y)
-    phi = np.mod(np.arctan2(y, x), sector)
-    phi = np.minimum(phi, sector - phi)
-    px, py = rho * np.cos(phi), rho * np.sin(phi)
-    bx, by = _STAR_INNER * math.cos(sector / 2), _STAR_INNER * math.sin(sector / 2)
-    return np.float32(bx - 1) * py - np.float32(by) * (px - 1) >= 0
-
-
-def _ring(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    rho2 = x * x + y * y
-    return (rho2 >= _RING_INNER**2) & (rho2 <= _RING_OUTER**2)
-
-
-_SHAPES = (_circle, _square, _triangle, _cross, _star, _ring)

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from revelio.errors import ModelNotFoundError
-from revelio.zoo import shapes
+from revelio.zoo import clutter, shapes
+from revelio.zoo.clutter import ClutterBatch
 from revelio.zoo.shapes import ShapesBatch
 
 
@@ -37,7 +38,7 @@ class Task:
 
     name: str
     title: str
-    make_batch: Callable[..., ShapesBatch]
+    make_batch: Callable[..., ShapesBatch | ClutterBatch]
     class_names: tuple[str, ...]
     model: str
     test_seed: int
@@ -53,6 +54,18 @@ TASKS: dict[str, Task] = {
         model="shapes",
         test_seed=2,
         description="two flat-coloured objects of different classes on a smooth striped background, 64x64 pixels",
+    ),
+    "clutter": Task(
+        name="clutter",
+        title="Clutter",
+        make_batch=clutter.make_batch,
+        class_names=clutter.CLASS_NAMES,
+        model="clutter",
+        test_seed=2,
+        description=(
+            "three textured objects of different classes and two unlabelled distractor shapes, overlapping, "
+            "on a textured background, 64x64 pixels"
+        ),
     ),
 }
 """The ground-truth tasks by name."""

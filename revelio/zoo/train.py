@@ -1,10 +1,12 @@
-"""Train the bundled shapes models, deterministically, on CPU.
+"""Train the bundled models, each on its task, deterministically, on CPU.
 
 Run ``python -m revelio.zoo.train`` to remake the weights that ship in
 ``revelio/zoo/weights/shapes_cnn.pt`` (two to three minutes on two CPU cores),
-``python -m revelio.zoo.train --model shapes-resnet`` for the second model's
-(``shapes_resnet.pt``: another architecture, another seed), or
-``python -m revelio.zoo.train --smoke --out /tmp/w.pt`` for a run of a few seconds.
+``python -m revelio.zoo.train --model shapes-resnet`` for the second shapes model's
+(``shapes_resnet.pt``: another architecture, another seed),
+``python -m revelio.zoo.train --model clutter`` for the clutter task's model
+(``clutter_cnn.pt``), or ``python -m revelio.zoo.train --smoke --out /tmp/w.pt`` for a
+run of a few seconds. The model chooses the task (:attr:`Architecture.task`).
 
 Every epoch trains on freshly generated images (dataset seed ``TRAIN_SEED + epoch``);
 accuracy is measured on the held-out dataset seed :data:`VALIDATION_SEED`, and
@@ -27,8 +29,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from revelio.errors import ModelNotFoundError
+from revelio.zoo import clutter, shapes
 from revelio.zoo.models import ShapesCNN, ShapesResNet
-from revelio.zoo.shapes import make_batch, normalize
+from revelio.zoo.tasks import get_task
 
 TRAIN_SEED = 1_000
 """Epoch ``e`` trains on dataset seed ``TRAIN_SEED + e``."""
@@ -58,18 +61,33 @@ FULL = TrainConfig()
 SMOKE = TrainConfig(epochs=2, images_per_epoch=256, batch_size=64, validation_images=128, threads=1)
 
 
+CLUTTER = TrainConfig(epochs=14, images_per_epoch=6144, batch_size=32)
+"""The clutter model's configuration: the shapes CNN's recipe with smaller batches, so more steps."""
+
+
 @dataclass(frozen=True)
 class Architecture:
-    """A bundled model that this module trains: its class, weights file and full configuration."""
+    """A bundled model that this module trains: its class, weights file, full configuration and task.
+
+    Attributes:
+        build: makes the untrained network.
+        weights: the file name in ``revelio/zoo/weights/``.
+        config: the configuration of the shipped weights.
+        task: the name of the task it learns (:data:`revelio.zoo.tasks.TASKS`).
+        normalize: images in [0, 1] -> the network's inputs.
+    """
 
     build: Callable[[], nn.Module]
     weights: str
     config: TrainConfig
+    task: str = "shapes"
+    normalize: Callable[[Tensor], Tensor] = shapes.normalize
 
 
 ARCHITECTURES: dict[str, Architecture] = {
     "shapes": Architecture(ShapesCNN, "shapes_cnn.pt", FULL),
     "shapes-resnet": Architecture(ShapesResNet, "shapes_resnet.pt", replace(FULL, seed=1)),
+    "clutter": Architecture(ShapesCNN, "clutter_cnn.pt", CLUTTER, task="clutter", normalize=clutter.normalize),
 }
 """The bundled models by name (:data:`revelio.zoo.BUNDLED`); ``--model NAME`` trains one."""
 
@@ -79,13 +97,24 @@ def default_weights_path(model: str = "shapes") -> Path:
     return Path(str(resources.files("revelio.zoo").joinpath("weights", ARCHITECTURES[model].weights)))
 
 
-@torch.no_grad()
-def evaluate(model: nn.Module, n: int, seed: int, batch_size: int = 500) -> tuple[float, float]:
-    """Per-label accuracy and exact-match accuracy of ``model`` on ``n`` shapes images of dataset ``seed``.
+def _architecture(name: str) -> Architecture:
+    if name not in ARCHITECTURES:
+        raise ModelNotFoundError(f"model must be one of {', '.join(ARCHITECTURES)}, got {name!r}")
+    return ARCHITECTURES[name]
 
-    A label counts as predicted when its logit is positive (sigmoid > 0.5); exact match
-    needs all six labels right. The model is evaluated in eval mode, then put back.
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, n: int, seed: int, batch_size: int = 500, *, task_of: str = "shapes"
+) -> tuple[float, float]:
+    """Per-label accuracy and exact-match accuracy of ``model`` on ``n`` images of dataset ``seed``.
+
+    The images are those of the task of the bundled model ``task_of``, normalised as it
+    is. A label counts as predicted when its logit is positive (sigmoid > 0.5); exact
+    match needs all labels right. The model is evaluated in eval mode, then put back.
     """
+    architecture = _architecture(task_of)
+    make_batch, normalize = get_task(architecture.task).make_batch, architecture.normalize
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -106,12 +135,14 @@ EpochData = Callable[[int], tuple[Tensor, Tensor]]
 """``epoch -> (inputs, labels)``: one epoch's normalised images and multi-hot labels, in training order."""
 
 
-def fresh_images(config: TrainConfig) -> EpochData:
-    """The default training data: newly generated images every epoch (dataset seed ``TRAIN_SEED + epoch``)."""
+def fresh_images(config: TrainConfig, model: str = "shapes") -> EpochData:
+    """The default training data: newly generated images of ``model``'s task every epoch (dataset seed ``TRAIN_SEED + epoch``)."""
+    architecture = _architecture(model)
+    make_batch = get_task(architecture.task).make_batch
 
     def epoch_data(epoch: int) -> tuple[Tensor, Tensor]:
         data = make_batch(config.images_per_epoch, TRAIN_SEED + epoch)
-        return normalize(data.images), data.labels
+        return architecture.normalize(data.images), data.labels
 
     return epoch_data
 
@@ -124,15 +155,14 @@ def train(
     *,
     model: str = "shapes",
 ) -> nn.Module:
-    """Train the bundled ``model`` (:data:`ARCHITECTURES`) with ``config``; save its ``state_dict`` to ``out`` when given.
+    """Train the bundled ``model`` (:data:`ARCHITECTURES`) on its task with ``config``; save its ``state_dict`` to ``out`` when given.
 
     Adam with a one-cycle learning-rate schedule, binary cross-entropy on the logits.
     ``data`` gives each epoch's training set (default :func:`fresh_images`; the sanity
     checks pass permuted labels). The global torch settings it changes (threads,
     deterministic algorithms, seed) are restored afterwards.
     """
-    if model not in ARCHITECTURES:
-        raise ModelNotFoundError(f"model must be one of {', '.join(ARCHITECTURES)}, got {model!r}")
+    architecture = _architecture(model)
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     fill = torch.utils.deterministic.fill_uninitialized_memory
@@ -142,7 +172,7 @@ def train(
     torch.utils.deterministic.fill_uninitialized_memory = False  # NaN-filling new tensors costs ~20%
     torch.manual_seed(config.seed)
     try:
-        network = _train(config, log, data or fresh_images(config), ARCHITECTURES[model].build)
+        network = _train(config, log, data or fresh_images(config, model), architecture.build, model)
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic)
@@ -156,7 +186,7 @@ def train(
     return network
 
 
-def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Module]) -> nn.Module:
+def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Module], name: str) -> nn.Module:
     model = build()
     steps_per_epoch = config.images_per_epoch // config.batch_size
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
@@ -164,7 +194,9 @@ def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Mod
         optimizer, max_lr=config.learning_rate, total_steps=config.epochs * steps_per_epoch, pct_start=0.2
     )
     parameters = sum(p.numel() for p in model.parameters())
-    log(f"training {type(model).__name__} ({parameters} parameters) for {config.epochs} epochs of {config.images_per_epoch} images")
+    log(
+        f"training {type(model).__name__} ({parameters} parameters) for {config.epochs} epochs of {config.images_per_epoch} images"
+    )
     started = time.perf_counter()
     for epoch in range(config.epochs):
         model.train()
@@ -178,7 +210,7 @@ def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Mod
             optimizer.step()
             schedule.step()
             total += loss.item()
-        label_accuracy, image_accuracy = evaluate(model, config.validation_images, VALIDATION_SEED)
+        label_accuracy, image_accuracy = evaluate(model, config.validation_images, VALIDATION_SEED, task_of=name)
         log(
             f"epoch {epoch + 1:2d}/{config.epochs}  loss {total / steps_per_epoch:.4f}  "
             f"held-out accuracy: per label {label_accuracy:.4f}, all labels {image_accuracy:.4f}  "
@@ -191,9 +223,15 @@ def _train(config: TrainConfig, log, data: EpochData, build: Callable[[], nn.Mod
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m revelio.zoo.train [--model NAME] [--out PATH] [--epochs N] [--smoke]``."""
     parser = argparse.ArgumentParser(prog="python -m revelio.zoo.train", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="shapes", choices=list(ARCHITECTURES),
-                        help="the bundled model to train (default: %(default)s)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the state_dict (default: the shipped weights file)")
+    parser.add_argument(
+        "--model",
+        default="shapes",
+        choices=list(ARCHITECTURES),
+        help="the bundled model to train (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the state_dict (default: the shipped weights file)"
+    )
     parser.add_argument("--smoke", action="store_true", help="a tiny run of a few seconds, for tests")
     parser.add_argument("--epochs", type=int, help="number of epochs")
     parser.add_argument("--images-per-epoch", type=int, help="fresh training images per epoch")

@@ -36,7 +36,9 @@ def test_model_has_every_relu_form():
     assert any(relu.inplace for relu in relus), "no nn.ReLU(inplace=True)"
     module_calls = {id(relu): 0 for relu in relus}
     handles = [
-        relu.register_forward_hook(lambda module, *_: module_calls.__setitem__(id(module), module_calls[id(module)] + 1))
+        relu.register_forward_hook(
+            lambda module, *_: module_calls.__setitem__(id(module), module_calls[id(module)] + 1)
+        )
         for relu in relus
     ]
     try:
@@ -93,7 +95,7 @@ def test_load_unknown_name_lists_bundled_models():
         load("shapez")
     assert "did you mean 'shapes'" in str(error.value)
     assert isinstance(error.value, RevelioError) and isinstance(error.value, ValueError)
-    assert list(BUNDLED) == ["shapes", "shapes-resnet"] == list(ARCHITECTURES)
+    assert list(BUNDLED) == ["shapes", "shapes-resnet", "clutter"] == list(ARCHITECTURES)
 
 
 def test_load_without_the_weights_file_says_how_to_remake_it(monkeypatch):
@@ -145,7 +147,9 @@ def test_the_second_model_is_another_architecture_under_a_megabyte():
     assert any(isinstance(m, nn.Conv2d) and m.kernel_size == (5, 5) for m in second.modules())
     assert any(isinstance(m, nn.Conv2d) and m.stride == (2, 2) for m in second.modules())
     assert ARCHITECTURES["shapes-resnet"].config.seed != ARCHITECTURES["shapes"].config.seed
-    assert RESNET_WEIGHTS.is_file(), "revelio/zoo/weights/shapes_resnet.pt is missing: python -m revelio.zoo.train --model shapes-resnet"
+    assert RESNET_WEIGHTS.is_file(), (
+        "revelio/zoo/weights/shapes_resnet.pt is missing: python -m revelio.zoo.train --model shapes-resnet"
+    )
     with RESNET_WEIGHTS.open("rb") as file:
         data = file.read()
     assert len(data) < 1024 * 1024

@@ -7,8 +7,18 @@ import pytest
 import torch
 
 from revelio.errors import ModelNotFoundError
-from revelio.zoo import ShapesCNN, ShapesResNet
-from revelio.zoo.train import ARCHITECTURES, SMOKE, TrainConfig, default_weights_path, main, train
+from revelio.zoo import ShapesCNN, ShapesResNet, clutter
+from revelio.zoo.train import (
+    ARCHITECTURES,
+    SMOKE,
+    TRAIN_SEED,
+    TrainConfig,
+    default_weights_path,
+    evaluate,
+    fresh_images,
+    main,
+    train,
+)
 
 
 def test_smoke_runs_twice_from_the_command_line_with_identical_weights(tmp_path):
@@ -38,7 +48,9 @@ def test_train_restores_global_torch_settings():
     deterministic = torch.are_deterministic_algorithms_enabled()
     state = torch.get_rng_state()
     lines = []
-    model = train(TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1), log=lines.append)
+    model = train(
+        TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1), log=lines.append
+    )
     assert torch.get_num_threads() == threads
     assert torch.are_deterministic_algorithms_enabled() == deterministic
     assert torch.equal(torch.get_rng_state(), state)
@@ -78,15 +90,44 @@ def test_each_model_has_its_own_weights_file_and_unknown_names_are_refused(capsy
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["shapes", "shapes-resnet"])
+@pytest.mark.parametrize("name", ["shapes", "shapes-resnet", "clutter"])
 def test_the_full_training_remakes_the_shipped_weights_bit_for_bit(name, tmp_path):
     out = tmp_path / "weights.pt"
     run = subprocess.run(
         [sys.executable, "-m", "revelio.zoo.train", "--model", name, "--out", str(out)],
-        check=False, capture_output=True, text=True, timeout=3600,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     made = torch.load(out, map_location="cpu", weights_only=True)
     shipped = torch.load(default_weights_path(name), map_location="cpu", weights_only=True)
     assert made.keys() == shipped.keys()
     assert all(torch.equal(made[key], shipped[key]) for key in made)
+
+
+class _AllNegative(torch.nn.Module):
+    """Predicts no class at all: its per-label accuracy is the share of absent labels of the task."""
+
+    def __init__(self):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return torch.full((x.shape[0], 6), -1.0) + self.weight
+
+
+def test_the_model_chooses_the_task_it_trains_and_is_evaluated_on():
+    assert ARCHITECTURES["clutter"].task == "clutter" and ARCHITECTURES["shapes"].task == "shapes"
+    assert default_weights_path("clutter").name == "clutter_cnn.pt"
+    # Two of six labels per shapes image, three of six per clutter image.
+    assert evaluate(_AllNegative(), 64, 5)[0] == pytest.approx(4 / 6)
+    assert evaluate(_AllNegative(), 64, 5, task_of="clutter")[0] == pytest.approx(3 / 6)
+    config = TrainConfig(epochs=1, images_per_epoch=32, batch_size=16, validation_images=16, threads=1)
+    inputs, labels = fresh_images(config, "clutter")(0)
+    expected = clutter.make_batch(32, TRAIN_SEED)
+    assert torch.equal(inputs, clutter.normalize(expected.images)) and torch.equal(labels, expected.labels)
+    lines = []
+    model = train(config, log=lines.append, model="clutter")
+    assert isinstance(model, ShapesCNN) and any("epoch  1/1" in line for line in lines)
