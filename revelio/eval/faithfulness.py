@@ -22,10 +22,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from revelio.core.filters import gaussian_blur
 from revelio.core.state import preserved_model_state
 from revelio.errors import InputError
 from revelio.eval.maps import heat
-from revelio.core.filters import gaussian_blur
 
 Probability = Callable[[Tensor], Tensor]
 

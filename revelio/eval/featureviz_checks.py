@@ -24,12 +24,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from revelio.core.filters import bilateral_blur, gaussian_blur
 from revelio.core.state import preserved_model_state
 from revelio.eval.outcome import Measurement, not_applicable
 from revelio.eval.randomization import randomization_groups, randomized
 from revelio.eval.similarity import pearson, ssim
 from revelio.featureviz import Visualization, class_logit, get_preset, neuron
-from revelio.core.filters import bilateral_blur, gaussian_blur
 
 VARIANTS: tuple[str, ...] = ("plain", "gaussian", "bilateral")
 """The activation-maximization variants checked, by :data:`revelio.featureviz.PRESETS` name."""
