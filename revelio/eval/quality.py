@@ -50,7 +50,8 @@ def quality_metrics(
         classes: ``Tensor[N]``, the class explained per image.
         weights: resample weights of the ``N`` images (:func:`~revelio.eval.uncertainty.resample_weights`).
         runs: faithfulness correlation's random subsets per image.
-        samples: max-sensitivity's noisy inputs per image.
+        samples: max-sensitivity's noisy inputs per image; 0 leaves max-sensitivity out (it
+            calls the method ``samples`` times, the costliest of the four).
         seed: seeds the subsets and the noise.
         sensitivity_images: max-sensitivity on the first this many images only (default: all).
         sensitivity_weights: resample weights of those images (required with ``sensitivity_images``).
@@ -58,17 +59,18 @@ def quality_metrics(
     Returns:
         ``{metric: {"estimate", "low", "high"}}``.
     """
-    count = len(inputs) if sensitivity_images is None else sensitivity_images
-    sensitivity = max_sensitivity(
-        explain, inputs[:count], classes[:count], samples=samples, maps=maps[:count], seed=seed
-    )
     per_image = {
         "faithfulness_correlation": faithfulness_correlation(model, inputs, maps, classes, runs=runs, seed=seed),
         "sparseness": sparseness(heat(maps)),
         "complexity": complexity(heat(maps)),
     }
     result = {name: bootstrap_mean(values.double().cpu(), weights).as_dict() for name, values in per_image.items()}
-    result["max_sensitivity"] = bootstrap_mean(
-        sensitivity.double().cpu(), weights if sensitivity_weights is None else sensitivity_weights
-    ).as_dict()
-    return {name: result[name] for name in METRICS}
+    if samples:
+        count = len(inputs) if sensitivity_images is None else sensitivity_images
+        sensitivity = max_sensitivity(
+            explain, inputs[:count], classes[:count], samples=samples, maps=maps[:count], seed=seed
+        )
+        result["max_sensitivity"] = bootstrap_mean(
+            sensitivity.double().cpu(), weights if sensitivity_weights is None else sensitivity_weights
+        ).as_dict()
+    return {name: result[name] for name in METRICS if name in result}

@@ -213,9 +213,11 @@ class SanityReport:
             (
                 "Quality metrics of each method's maps (the class the model is surest of; reported, not judged): "
                 f"faithfulness correlation over {used.get('faithfulness_correlation_runs', '?')} random subsets of "
-                f"224 input values per image, max-sensitivity over {used.get('max_sensitivity_samples', '?')} noisy "
-                f"copies (L-inf radius 0.2) of {used.get('max_sensitivity_images', '?')} images, sparseness and "
-                "complexity of |map| per pixel."
+                f"224 input values per image, "
+                + (f"max-sensitivity over {used['max_sensitivity_samples']} noisy copies (L-inf radius 0.2) of "
+                   f"{used.get('max_sensitivity_images', '?')} images, " if used.get("max_sensitivity_samples")
+                   else "max-sensitivity with --slow only, ")
+                + "sparseness and complexity of |map| per pixel."
             ),
             "",
             "| method | " + " | ".join(_escape(text) for text in METRICS.values()) + " |",
