@@ -502,7 +502,7 @@ class _Builder:
 
     def _captum_integrated_gradients(self, captum: Any) -> Workload:
         model, inputs, targets = self.model, self.inputs, self.targets
-        defaults = registry.spec_of(IntegratedGradients).defaults  # what the revelio row runs with
+        defaults = self.options(registry.spec_of(IntegratedGradients))  # what the revelio row runs with
         options = {**IntegratedGradients(model).options(), **defaults}  # steps, rule, baseline, internal batch
         items = copies_batch_size(model, inputs, options["internal_batch_size"])  # the batch revelio chooses
         # Captum's batches hold whole steps (at least one) of every image: items // batch steps at a time
@@ -526,7 +526,7 @@ class _Builder:
     def _captum_noise_tunnel(self, captum: Any, wrapper_class: type[SmoothGrad], nt_type: str) -> Workload:
         model, inputs, targets = self.model, self.inputs, self.targets
         wrapper = wrapper_class(model)  # a plain model: the signed gradient, Saliency(abs=False) in Captum
-        defaults = registry.spec_of(wrapper_class).defaults
+        defaults = self.options(registry.spec_of(wrapper_class))  # what the revelio row runs with
         options = {**wrapper.options(), **defaults}  # as the revelio row runs
         samples, level = options["samples"], options["noise_level"]
         flat = inputs.detach().flatten(1)

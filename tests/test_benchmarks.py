@@ -281,3 +281,18 @@ def test_the_floor_of_a_many_pass_method_runs_the_model_on_as_many_inputs_as_the
     clean = 1  # the method's clean forward pass of the batch (the target, the activations)
     assert sum(method_calls[clean:]) == sum(calls) and max(method_calls[clean:]) == max(calls), (method_calls, calls)
     assert method_calls[0] == 2
+
+
+@pytest.mark.skipif(not _installed("Captum"), reason="Captum is not installed")
+def test_the_peers_run_with_the_options_of_the_run_not_the_registry_defaults():
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.attribution import attribution_group
+    finally:
+        sys.path.remove(str(ROOT))
+    options = {"integrated-gradients": {"steps": 3}, "smoothgrad": {"samples": 2}}
+    group = attribution_group("resnet18", 1, 32, torch.device("cpu"), methods=list(options), baseline=False,
+                              options=options)
+    notes = {w.name: w.note for w in group.workloads}
+    assert "n_steps=3," in notes["Captum IntegratedGradients"]
+    assert "nt_samples=2," in notes["Captum NoiseTunnel(Saliency, 'smoothgrad')"]
