@@ -28,13 +28,23 @@ def score_gradient(scores: Tensor, wrt: Tensor, *, retain_graph: bool = False, a
 
     Returns:
         ``Tensor[N, ...]`` for ``scores[N]``; ``Tensor[N, K, ...]`` for ``scores[N, K]``, from
-        one backward pass batched over the K targets
-        (``torch.autograd.grad(..., is_grads_batched=True)``), not K passes.
+        the one forward pass that made the scores: on a GPU one backward pass batched over
+        the K targets (``torch.autograd.grad(..., is_grads_batched=True)``); on the CPU K
+        backward passes through the kept graph, which the batched pass does not beat there
+        (its vmapped kernels cost what K passes cost, at K times the memory).
     """
     if not scores.requires_grad:
         gradient = None
     elif scores.ndim == 1:
         (gradient,) = torch.autograd.grad(scores.sum(), wrt, retain_graph=retain_graph, allow_unused=True)
+    elif scores.device.type == "cpu":
+        count = scores.shape[1]
+        columns = [
+            torch.autograd.grad(scores[:, k].sum(), wrt, retain_graph=retain_graph or k < count - 1,
+                                allow_unused=True)[0]
+            for k in range(count)
+        ]
+        gradient = None if columns[0] is None else torch.stack(columns, dim=1)
     else:
         count = scores.shape[1]
         one_hot = torch.eye(count, dtype=scores.dtype, device=scores.device)[:, None, :].expand(count, *scores.shape)
