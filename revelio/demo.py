@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from revelio import registry, render
 from revelio.attribution import Attribution
-from revelio.eval import pointing_game, relevance_mass
+from revelio.eval import pointing_game, relevance_mass, scaled_tolerance
 from revelio.explain import method_picture
 from revelio.featureviz import DEFAULT_PRESET, channel, class_logit, get_preset
 from revelio.io import check_writable, staged_output
@@ -72,7 +72,8 @@ def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods
         "al. 2018; Nie et al. 2018): compare the two rows of each image. Guided Grad-CAM keeps the guided detail "
         "inside Grad-CAM's region."
     )
-    caption = "rows: an image and the class explained (p = the model's probability)"
+    caption = (f"rows: an image and the class explained (p = the model's probability); items {10_000 + 100 * seed}.."
+               f"{10_000 + 100 * seed + SHOWN_IMAGES - 1} of the shapes dataset with the held-out seed {TEST_SEED}")
     quick = [", ".join(f"{spec.name} {key}={value}" for key, value in spec.preview.items()) for spec in methods]
     if any(quick):
         report.add_text("For a quick look, some methods run with fewer steps or samples here than their defaults: "
@@ -131,17 +132,22 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
     maps["baseline: centre"] = _centre_map(len(classes), size).to(zoo_model.device)
     maps["baseline: random"] = torch.rand(len(classes), 1, size, size, generator=generator).to(zoo_model.device)
     rows = []
+    tolerance = scaled_tolerance(size, size)
     for name, values in maps.items():
         mass, other = relevance_mass(values, masks), relevance_mass(values, others)
         rows.append([
             name,
-            f"{pointing_game(values, masks, tolerance=2).float().mean():.2f}",
+            f"{pointing_game(values, masks, tolerance=tolerance).float().mean():.2f}",
             f"{mass.mean():.2f}",
             f"{(mass - other).mean():+.2f}",
         ])
     report.add_heading(f"Localization on {SCORED_IMAGES} held-out images, both objects each")
+    first = 20_000 + 1_000 * seed
     report.add_text(
-        "Pointing game (Zhang et al. 2016): share of maps whose maximum lies within 2 pixels of the asked object. "
+        f"Items {first}..{first + SCORED_IMAGES - 1} of the shapes dataset with seed {TEST_SEED}, the seed held out "
+        "from training (`revelio sanity` scores items 0..31 of the same seed, with intervals). "
+        f"Pointing game (Zhang et al. 2016, as TorchRay scores it): share of maps whose maximum lies closer than "
+        f"{tolerance:.1f} pixels (TorchRay's 15 at 224) to the asked object. "
         "Mass in mask (Arras et al. 2022): share of the map's absolute mass inside it. Discrimination: mass in "
         "the asked object minus mass in the other object; near zero means the method shows both objects alike."
     )
