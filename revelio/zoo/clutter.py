@@ -31,17 +31,17 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from revelio.core.normalization import normalize as core_normalize
 from revelio.errors import InputError
 from revelio.zoo import geometry
+from revelio.zoo.generated import GeneratedDataset
 from revelio.zoo.geometry import SHAPES, footprints
 
 CLASS_NAMES: tuple[str, ...] = geometry.CLASS_NAMES
@@ -169,7 +169,7 @@ def render(seed: int, indices: Iterable[int]) -> ClutterBatch:
     return ClutterBatch(*(torch.cat(fields) for fields in zip(*parts)))
 
 
-class ClutterDataset(Dataset[ClutterSample]):
+class ClutterDataset(GeneratedDataset[ClutterSample]):
     """The clutter dataset as a map-style torch ``Dataset`` of :class:`ClutterSample`.
 
     Args:
@@ -177,30 +177,14 @@ class ClutterDataset(Dataset[ClutterSample]):
         seed: dataset seed; item ``i`` is a function of ``(seed, i)`` only.
     """
 
+    name = "clutter"
+
     def __init__(self, size: int, seed: int = 0) -> None:
         _check_seed(seed)
-        if size < 0:
-            raise InputError(f"dataset size must be >= 0, got {size}")
-        self.size = size
-        self.seed = seed
+        super().__init__(size, seed)
 
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> ClutterSample:
-        return render(self.seed, [self._check_index(index)]).sample(0)
-
-    def __getitems__(self, indices: Sequence[int]) -> list[ClutterSample]:
-        batch = render(self.seed, [self._check_index(i) for i in indices])
-        return [batch.sample(k) for k in range(batch.images.shape[0])]
-
-    def _check_index(self, index: int) -> int:
-        index = int(index)
-        if index < 0:
-            index += self.size
-        if not 0 <= index < self.size:
-            raise IndexError(f"clutter index {index} out of range for a dataset of {self.size}")
-        return index
+    def render_items(self, indices: list[int]) -> ClutterBatch:
+        return render(self.seed, indices)
 
 
 def normalize(images: Tensor) -> Tensor:

@@ -26,17 +26,17 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset
 
 from revelio.core.normalization import normalize as core_normalize
 from revelio.errors import InputError
 from revelio.zoo import geometry
+from revelio.zoo.generated import GeneratedDataset
 from revelio.zoo.geometry import SHAPES, footprints
 
 CLASS_NAMES: tuple[str, ...] = geometry.CLASS_NAMES
@@ -136,7 +136,7 @@ def render(seed: int, indices: Iterable[int], *, image_size: int = IMAGE_SIZE) -
     return _render(uniforms, noise, image_size)
 
 
-class ShapesDataset(Dataset[ShapesSample]):
+class ShapesDataset(GeneratedDataset[ShapesSample]):
     """The shapes dataset as a map-style torch ``Dataset`` of :class:`ShapesSample`.
 
     Args:
@@ -149,31 +149,15 @@ class ShapesDataset(Dataset[ShapesSample]):
     whole DataLoader batch at once.
     """
 
+    name = "shapes"
+
     def __init__(self, size: int, seed: int = 0, *, image_size: int = IMAGE_SIZE) -> None:
         _check_seed(seed)
-        if size < 0:
-            raise InputError(f"dataset size must be >= 0, got {size}")
-        self.size = size
-        self.seed = seed
+        super().__init__(size, seed)
         self.image_size = image_size
 
-    def __len__(self) -> int:
-        return self.size
-
-    def __getitem__(self, index: int) -> ShapesSample:
-        return render(self.seed, [self._check_index(index)], image_size=self.image_size).sample(0)
-
-    def __getitems__(self, indices: Sequence[int]) -> list[ShapesSample]:
-        batch = render(self.seed, [self._check_index(i) for i in indices], image_size=self.image_size)
-        return [batch.sample(k) for k in range(batch.images.shape[0])]
-
-    def _check_index(self, index: int) -> int:
-        index = int(index)
-        if index < 0:
-            index += self.size
-        if not 0 <= index < self.size:
-            raise IndexError(f"shapes index {index} out of range for a dataset of {self.size}")
-        return index
+    def render_items(self, indices: list[int]) -> ShapesBatch:
+        return render(self.seed, indices, image_size=self.image_size)
 
 
 def normalize(images: Tensor) -> Tensor:
