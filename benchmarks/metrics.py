@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--quantus", action="store_true")
     args = parser.parse_args()
 
-    from revelio import zoo
+    from revelio import registry, zoo
     from revelio.attribution import GradCAM, Saliency
     from revelio.eval import complexity, faithfulness_correlation, max_sensitivity, sparseness
     from revelio.zoo.tasks import get_task
@@ -54,7 +54,10 @@ def main() -> None:
     inputs = shapes.normalize(task.make_batch(args.images, task.test_seed).images)
     with torch.no_grad():
         targets = shapes.model(inputs).argmax(1)
-    methods = {"gradcam": GradCAM(shapes.model, shapes.gradcam_layer), "saliency": Saliency(shapes.model)}
+    methods = {
+        registry.spec_of(method).name: method
+        for method in (GradCAM(shapes.model, shapes.gradcam_layer), Saliency(shapes.model))
+    }
     print(
         f"shapes model, {args.images} images {tuple(inputs.shape[1:])}, {args.threads} threads, torch {torch.__version__}"
     )

@@ -91,6 +91,19 @@ class Expectation:
             )
 
 
+@dataclass(frozen=True)
+class PaperNumber:
+    """A paper's own figure for a method in one sanity check, set beside revelio's in the report.
+
+    Attributes:
+        value: the figure as the paper gives it (``"deletion 0.123, insertion 0.677"``).
+        setup: where it comes from and on what (author, year, table; data set and model).
+    """
+
+    value: str
+    setup: str
+
+
 NO_EXPECTATION = Expectation("report")
 """The expectation of every check a spec says nothing about: report the numbers, judge nothing."""
 
@@ -124,6 +137,8 @@ class MethodSpec:
             checked like the methods, never offered as an explanation.
         preview: options a quick look passes over ``defaults`` (``revelio demo``): fewer
             steps or samples for a method whose cost grows with them; empty for the rest.
+        paper_numbers: the papers' own figures for it, by check id (:class:`PaperNumber`),
+            which the sanity report shows beside revelio's.
     """
 
     name: str
@@ -136,6 +151,7 @@ class MethodSpec:
     paper: str = ""
     control: bool = False
     preview: Mapping[str, Any] = field(default_factory=dict)
+    paper_numbers: Mapping[str, PaperNumber] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_name(self.name)
@@ -149,6 +165,7 @@ class MethodSpec:
         object.__setattr__(self, "defaults", MappingProxyType(dict(self.defaults)))
         object.__setattr__(self, "preview", MappingProxyType(dict(self.preview)))
         object.__setattr__(self, "expectations", MappingProxyType(dict(self.expectations)))
+        object.__setattr__(self, "paper_numbers", MappingProxyType(dict(self.paper_numbers)))
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -438,9 +455,20 @@ def _as_specs(loaded: Any, entry_name: str) -> list[MethodSpec]:
 
 def _builtin(name: str, cls: str, title: str, needs_layer: bool, map_kind: MapKind, paper: str,
              expectations: Mapping[str, Expectation], defaults: Mapping[str, Any] | None = None,
-             control: bool = False, preview: Mapping[str, Any] | None = None) -> None:
+             control: bool = False, preview: Mapping[str, Any] | None = None,
+             paper_numbers: Mapping[str, PaperNumber] | None = None) -> None:
     _add(MethodSpec(name, f"revelio.attribution.{cls}", title, needs_layer, map_kind, defaults or {}, expectations,
-                    paper, control, preview or {}), replace_existing=False)
+                    paper, control, preview or {}, paper_numbers or {}), replace_existing=False)
+
+
+_TORCHRAY_POINTING = (
+    "TorchRay docs/pointing.csv, pointing game, 'all' subset: VOC07 VGG16 / ResNet-50; COCO VGG16 / ResNet-50"
+)
+
+
+def _pointing(value: str) -> dict[str, PaperNumber]:
+    """TorchRay's pointing-game percentages for a method (A6), with the centre baseline's."""
+    return {"A6": PaperNumber(f"{value} (centre 69.6; 27.8)", _TORCHRAY_POINTING)}
 
 
 def _expect(**cells: tuple[Outcome, str] | Outcome) -> dict[str, Expectation]:
@@ -472,6 +500,7 @@ _builtin(
         A5=("pass", _ADEBAYO_DATA),
         A6=("pass", _POINTING),
     ),
+    paper_numbers=_pointing("76.3 / 72.3; 37.7 / 35.0"),
 )
 _builtin(
     "guided-backprop", "guided:GuidedBackprop", "Guided backprop", False, "signed",
@@ -484,6 +513,7 @@ _builtin(
         A6=("pass", _POINTING),
         A7=("fail", "Selvaraju et al. 2017, Fig. 1 (guided backprop highlights both cat and dog)"),
     ),
+    paper_numbers=_pointing("75.9 / 77.2; 39.1 / 42.1"),
 )
 _builtin(
     "deconvolution", "guided:Deconvolution", "Deconvolution", False, "signed",
@@ -493,6 +523,7 @@ _builtin(
         A4=("fail", _NIE),
         A7=("fail", _NIE),
     ),
+    paper_numbers=_pointing("67.5 / 68.6; 30.7 / 30.0"),
 )
 _builtin(
     "gradcam", "gradcam:GradCAM", "Grad-CAM", True, "cam",
@@ -506,6 +537,7 @@ _builtin(
         A7=("pass", _SELVARAJU_CLASS),
         A8=("pass", "Petsiuk et al. 2018, Table 2 (Grad-CAM on ResNet-50: deletion 0.123, insertion 0.677)"),
     ),
+    paper_numbers={**_pointing("86.6 / 90.4; 54.2 / 57.3"), "A8": PaperNumber("deletion 0.123, insertion 0.677", "Petsiuk et al. 2018, Table 2: ResNet-50 on ImageNet")},
 )
 _builtin(
     "guided-gradcam", "gradcam:GuidedGradCAM", "Guided Grad-CAM", True, "signed",
@@ -640,6 +672,7 @@ _builtin(
     ),
     defaults={"masks": 500},  # the tools' default (the class's is 1000): a ResNet-50 map in about a minute on a CPU
     preview={"masks": 100},
+    paper_numbers=_pointing("86.9 / 86.4; 50.8 / 54.7"),
 )
 
 _BY_CONSTRUCTION_CLASS = "by construction: it ignores the class"

@@ -13,11 +13,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from revelio import registry
 from revelio.eval.checks import ATTRIBUTION_CHECKS, CHECKS, FEATUREVIZ_CHECKS, REFERENCES
 from revelio.eval.evidence import Evidence
 from revelio.eval.outcome import STATUSES, Status
 from revelio.io import json_safe
-from revelio.registry import Outcome
+from revelio.registry import Outcome, PaperNumber
 
 LEGEND = (
     "pass: criterion met, as the cited paper expects | fail: not met, though expected | expected fail: not met, "
@@ -145,7 +146,8 @@ class SanityReport:
                 "counts": self.counts(),
                 "results": [asdict(r) for r in self.results],
                 "metrics": self.metrics,
-                "papers": PAPER_NUMBERS,
+                "papers": {f"{check} {method}": {"theirs": number.value, "setup": number.setup}
+                           for (check, method), number in paper_numbers().items()},
             }
         )
 
@@ -231,13 +233,13 @@ class SanityReport:
     def paper_comparison(self) -> list[str]:
         """Markdown lines: the papers' own numbers beside ours, for the methods both report."""
         lines = ["| check | method | ours (this report) | the paper's (setup) |", "|---|---|---|---|"]
-        for (check, method), (theirs, setup) in PAPER_NUMBERS_BY_METHOD.items():
+        for (check, method), number in paper_numbers().items():
             try:
                 result = self.result(check, method)
             except KeyError:
                 continue
             lines.append(f"| {check} | {self.title(method)} | {_escape(headline(result) or result.summary)} | "
-                         f"{_escape(theirs)} ({_escape(setup)}) |")  # fmt: skip
+                         f"{_escape(number.value)} ({_escape(number.setup)}) |")  # fmt: skip
         return lines if len(lines) > 2 else []
 
     def write(self, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
@@ -316,21 +318,13 @@ COMPARISON_INTRO = (
     "(the task, the model, the image size), so they give scale, not a target:"
 )
 
-_POINTING = "TorchRay docs/pointing.csv, pointing game, 'all' subset: VOC07 VGG16 / ResNet-50; COCO VGG16 / ResNet-50"
-PAPER_NUMBERS_BY_METHOD: dict[tuple[str, str], tuple[str, str]] = {
-    ("A6", "saliency"): ("76.3 / 72.3; 37.7 / 35.0 (centre 69.6; 27.8)", _POINTING),
-    ("A6", "deconvolution"): ("67.5 / 68.6; 30.7 / 30.0 (centre 69.6; 27.8)", _POINTING),
-    ("A6", "guided-backprop"): ("75.9 / 77.2; 39.1 / 42.1 (centre 69.6; 27.8)", _POINTING),
-    ("A6", "gradcam"): ("86.6 / 90.4; 54.2 / 57.3 (centre 69.6; 27.8)", _POINTING),
-    ("A6", "rise"): ("86.9 / 86.4; 50.8 / 54.7 (centre 69.6; 27.8)", _POINTING),
-    ("A8", "gradcam"): ("deletion 0.123, insertion 0.677", "Petsiuk et al. 2018, Table 2: ResNet-50 on ImageNet"),
-}
-"""The papers' own numbers for a check and method, with their setup (percentages for the pointing game)."""
-
-PAPER_NUMBERS: dict[str, dict[str, str]] = {
-    f"{check} {method}": {"theirs": theirs, "setup": setup}
-    for (check, method), (theirs, setup) in PAPER_NUMBERS_BY_METHOD.items()
-}
+def paper_numbers() -> dict[tuple[str, str], PaperNumber]:
+    """The papers' own figures by (check, method), as the registered methods declare them."""
+    return {
+        (check, spec.name): number
+        for spec in registry.methods(controls=True).values()
+        for check, number in spec.paper_numbers.items()
+    }
 
 
 def headline(result: CheckResult) -> str:
