@@ -219,18 +219,9 @@ class _Builder:
 
     def floor(self) -> Workload:
         model, inputs, index = self.model, self.inputs, self.target_index
-        parameters = list(model.parameters())
 
         def run() -> Tensor:
-            for parameter in parameters:
-                parameter.requires_grad_(False)
-            try:
-                x = inputs.detach().requires_grad_(True)
-                (gradient,) = torch.autograd.grad(model(x).gather(1, index).sum(), x)
-            finally:
-                for parameter in parameters:
-                    parameter.requires_grad_(True)
-            return gradient
+            return _input_gradient(model, inputs, index)
 
         return Workload(
             FLOOR,
@@ -260,24 +251,14 @@ class _Builder:
         sizes = [min(size, total - start) for start in range(0, total, size)]
         chunk = inputs.repeat((size + self.batch - 1) // self.batch, *[1] * len(shape))[:size].detach()
         chunk_index = index.repeat((size + self.batch - 1) // self.batch, 1)[:size]
-        parameters = list(model.parameters())
 
         def run() -> None:
-            if not backward:
-                with torch.no_grad():
-                    for n in sizes:
+            for n in sizes:
+                if backward:
+                    _input_gradient(model, chunk[:n], chunk_index[:n])
+                else:
+                    with torch.no_grad():
                         model(chunk[:n])
-                return
-            flags = [p.requires_grad for p in parameters]
-            for parameter in parameters:
-                parameter.requires_grad_(False)
-            try:
-                for n in sizes:
-                    x = chunk[:n].requires_grad_(True)
-                    torch.autograd.grad(model(x).gather(1, chunk_index[:n]).sum(), x)
-            finally:
-                for parameter, flag in zip(parameters, flags):
-                    parameter.requires_grad_(flag)
 
         kind = "forward + input backward" if backward else "forward (no_grad)"
         return Workload(
@@ -704,6 +685,22 @@ class _Builder:
             tolerance=tolerance,
             note="normalized=False, upsampled bilinearly as revelio's" + (f"; aligned: {aligned}" if aligned else ""),
         )
+
+
+def _input_gradient(model: nn.Module, inputs: Tensor, index: Tensor) -> Tensor:
+    """The gradient of the scores at ``index`` w.r.t. ``inputs`` alone: parameters frozen for the pass, then
+    restored as they were."""
+    parameters = list(model.parameters())
+    flags = [parameter.requires_grad for parameter in parameters]
+    for parameter in parameters:
+        parameter.requires_grad_(False)
+    try:
+        x = inputs.detach().requires_grad_(True)
+        (gradient,) = torch.autograd.grad(model(x).gather(1, index).sum(), x)
+    finally:
+        for parameter, flag in zip(parameters, flags):
+            parameter.requires_grad_(flag)
+    return gradient
 
 
 @contextlib.contextmanager
