@@ -10,6 +10,7 @@ that is not registered has no expectations: its results are reported, not judged
 
 from __future__ import annotations
 
+import copy
 import inspect
 import warnings
 from collections.abc import Callable, Iterable
@@ -62,6 +63,21 @@ class Explainer:
             # a ReLU-free known-answer net makes guided methods warn that they equal the gradient: that is the point
             warnings.filterwarnings("ignore", message=".*called no ReLU.*", category=RuntimeWarning)
             return self.attribution.attribute(inputs, classes, **self.options).detach()
+
+    def reseeded(self, seed: int) -> Explainer:
+        """The same method drawing its random numbers (RISE's masks, SmoothGrad's noise) from ``seed``.
+
+        Two models' maps compared with the same draws share the draws' pattern, which makes
+        them alike whatever the models do; the checks that compare two models give the
+        second one fresh draws. A method that draws nothing is returned as it is.
+        """
+        if "seed" in self.options:
+            return replace(self, options={**self.options, "seed": seed})
+        if isinstance(getattr(self.attribution, "seed", None), int):
+            attribution = copy.copy(self.attribution)
+            attribution.seed = seed
+            return replace(self, attribution=attribution)
+        return self
 
     def rebind(self, model: nn.Module, layer: str | None = None) -> Explainer:
         """The same method and options for another model (a randomised or retrained copy, a test net).
@@ -124,7 +140,8 @@ def build_explainer(
         layer: the layer of layer methods (``None``: the method picks the model's last
             spatial layer).
         reshape: turns that layer's output into a feature map (``vit_reshape``), if needed.
-        seed: seeds methods that draw random numbers (their ``seed`` argument).
+        seed: seeds methods that draw random numbers (their ``seed`` argument, of the
+            constructor or of ``attribute``).
         preview: bind the registry entry's ``preview`` options over its defaults (fewer
             integration steps, noise samples, masks or windows: the quick run).
 
@@ -139,8 +156,15 @@ def build_explainer(
         spec = registry.spec_of(method)
     except MethodNotFoundError as error:
         raise InputError(str(error)) from None
-    options = {"seed": seed} if "seed" in inspect.signature(spec.load().__init__).parameters else {}
-    return Explainer(spec, spec.create(model, layer, reshape, **options), _options(spec, preview))
+    cls, options = spec.load(), _options(spec, preview)
+    if "seed" in inspect.signature(cls.attribute).parameters:  # drawn per call (RISE)
+        options["seed"] = seed
+        attribution = spec.create(model, layer, reshape)
+    elif "seed" in inspect.signature(cls.__init__).parameters:  # drawn by the instance (noise, random map)
+        attribution = spec.create(model, layer, reshape, seed=seed)
+    else:
+        attribution = spec.create(model, layer, reshape)
+    return Explainer(spec, attribution, options)
 
 
 def _options(spec: MethodSpec, preview: bool) -> dict[str, Any]:

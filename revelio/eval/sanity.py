@@ -88,6 +88,9 @@ EXAMPLES = 4
 A3_IMAGES = 16
 """Images A3 randomizes over in the quick run (every image with ``slow``)."""
 
+FRESH_DRAWS = 7919
+"""Offset of the seed that methods drawing random numbers use for the second model of a comparison (A3, A5)."""
+
 SEEDS = 3
 """Randomization seeds of A3 with ``slow`` (``seed``, ``seed + 1``, ...): the spread over seeds is reported."""
 
@@ -361,7 +364,8 @@ class _Run:
     ) -> None:
         """A3 (Adebayo et al. 2018): cascading randomization; the independent one too with ``slow``."""
         trained = {e.name: maps[e.name]["primary"] for e in explainers}
-        by_name = {e.name: e for e in explainers}
+        # the trained maps are given; the randomised models' maps use fresh random draws
+        by_name = {e.name: e.reseeded(self.seed + FRESH_DRAWS) for e in explainers}
         options = {
             "seed": self.seed, "examples": EXAMPLES, "trained_maps": trained, "retake_class": retake_class,
             "batchnorm_statistics": batchnorm_statistics,
@@ -443,7 +447,7 @@ class _Run:
         examples = {}
         for explainer in explainers:
             control_maps = explainer.rebind(control)(self.inputs, self.primary)
-            permuted_maps = explainer.rebind(permuted_model)(self.inputs, self.primary)
+            permuted_maps = explainer.reseeded(self.seed + FRESH_DRAWS).rebind(permuted_model)(self.inputs, self.primary)
             found[explainer.name]["A5"] = measure.data_randomization(
                 control_maps, permuted_maps, maps[explainer.name]["primary"], self.weights, training
             )

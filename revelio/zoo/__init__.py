@@ -6,8 +6,8 @@
   independent one (a residual network, another seed), which checks that what the
   first shows is a picture, not its own adversarial pattern; ``load("clutter")`` the
   same CNN architecture trained on the harder :mod:`~revelio.zoo.clutter`
-  dataset (three textured objects, two unlabelled distractors, occlusion, a textured
-  background).
+  dataset (three small textured objects, four unlabelled distractors, occlusion, a
+  textured background).
 - :func:`revelio.zoo.torchvision.build` gives any torchvision classifier by name, or
   a model of yours from ``"package.module:factory"``.
 

@@ -1,20 +1,26 @@
 """Clutter: a harder ground-truth task than shapes, with textures, distractors and occlusion.
 
-Each image (RGB, 64x64, float in [0, 1]) holds five objects on a textured background:
+Each image (RGB, 64x64, float in [0, 1]) holds seven small objects on a textured background:
 
 - three *labelled* objects of three different classes out of the six shapes classes
   (:data:`CLASS_NAMES`, the label is the multi-hot vector of their classes);
-- two *distractors*, of two different classes out of :data:`DISTRACTOR_NAMES`
-  (ellipse, chevron, bar), shapes that are never labelled: a model must learn to
-  ignore them, and a map that lights up every object is wrong on them.
+- four *distractors*, of four different classes out of :data:`DISTRACTOR_NAMES`
+  (ellipse, chevron, bar, ell, crescent), shapes that are never labelled and that
+  share parts with the labelled ones (a crescent's arc with the ring, an ell's arms
+  with the cross): a model must learn to ignore them, and a map that lights up every
+  object is wrong on them.
+
+Objects are small (radius 6 to 9.6 pixels, so each labelled object covers 1.5% to 4%
+of the image) and the labelled ones cover less of the image than the distractors, so
+a point picked on any object is usually not on the asked one.
 
 Objects and background are textured (stripes, checkerboard or blotches in two
 colours), so edges are everywhere, not only at object outlines: an object's mean
-colour differs from the background's under it by at least 0.45 (RGB distance), the
-background's two colours by 0.15 to 0.3, an object's two colours by 0.08 to 0.16.
+colour differs from the background's under it by at least 0.35 (RGB distance), the
+background's two colours by 0.2 to 0.4, an object's two colours by 0.08 to 0.16.
 Objects are drawn in a random order and may overlap: the later one occludes the
 earlier. ``masks`` mark each labelled object's *visible* pixels and ``distractors``
-the visible pixels of both distractors; every object keeps at least
+the visible pixels of all distractors; every object keeps at least
 :data:`MIN_VISIBLE_FRACTION` of its area visible (the rare layout that would not is
 redrawn on a 3x3 grid, without overlap).
 
@@ -47,7 +53,7 @@ from revelio.zoo.geometry import SHAPES, footprints
 CLASS_NAMES: tuple[str, ...] = geometry.CLASS_NAMES
 """The six labelled classes (the shapes task's); label index ``k`` is ``CLASS_NAMES[k]``."""
 
-DISTRACTOR_NAMES: tuple[str, ...] = ("ellipse", "chevron", "bar")
+DISTRACTOR_NAMES: tuple[str, ...] = ("ellipse", "chevron", "bar", "ell", "crescent")
 """The distractor classes: drawn in every image, never labelled."""
 
 IMAGE_SIZE = 64
@@ -62,25 +68,25 @@ STD: tuple[float, float, float] = (0.18, 0.18, 0.18)
 NUM_OBJECTS = 3
 """Labelled objects per image."""
 
-NUM_DISTRACTORS = 2
+NUM_DISTRACTORS = 4
 """Distractors per image."""
 
 MIN_VISIBLE_FRACTION = 0.3
 """Every object (labelled or distractor) keeps at least this fraction of its area visible."""
 
 _SLOTS = NUM_OBJECTS + NUM_DISTRACTORS
-_CHUNK = 256  # items rendered at once: bounds the memory of the (N, 5, S, S) grids
+_CHUNK = 256  # items rendered at once: bounds the memory of the (N, 7, S, S) grids
 
 # Geometry, in units of the image size unless noted.
-_RADIUS_RANGE = (0.15, 0.22)
+_RADIUS_RANGE = (0.094, 0.15)
 _MIN_CENTRE_DISTANCE = 0.5  # in units of r1 + r2: overlap allowed
 _FALLBACK_GRID = 3  # objects that cannot be placed go to distinct cells of a 3x3 grid
 _FALLBACK_RADIUS = 0.14  # ... with this radius at most, so that they never overlap
 
 # Colours.
-_BACKGROUND_CONTRAST = (0.15, 0.3)  # RGB distance between the background texture's two colours
+_BACKGROUND_CONTRAST = (0.2, 0.4)  # RGB distance between the background texture's two colours
 _OBJECT_CONTRAST = (0.08, 0.16)  # ... between an object texture's two colours
-_COLOUR_CONTRAST = 0.45  # RGB distance of an object's mean colour to the background's
+_COLOUR_CONTRAST = 0.35  # RGB distance of an object's mean colour to the background's
 _OBJECTS_CONTRAST = 0.2  # ... and to the mean colours of the objects drawn before it
 
 # Layout of each item's vector of uniform random numbers.
@@ -100,7 +106,7 @@ _U, _NUM_UNIFORMS = _slices(
     corners=12,  # the smooth colour gradient under the texture
     background=10,  # kind, contrast direction (3), contrast, frequency, angle, phase, cell, noise level
     classes=6,  # argsort of these: the three labelled classes
-    distractors=3,  # argsort of these: the two distractor classes
+    distractors=len(DISTRACTOR_NAMES),  # argsort of these: the distractor classes
     radii=_SLOTS,
     angles=_SLOTS,
     order=_SLOTS,  # argsort of these: the drawing order
@@ -193,15 +199,15 @@ def normalize(images: Tensor) -> Tensor:
 
 
 class ClutterLayout(NamedTuple):
-    """Where the objects of clutter items are: five per item, the three labelled ones first.
+    """Where the objects of clutter items are: seven per item, the three labelled ones first.
 
     Attributes:
-        shapes: ``(N, 5)`` int, each object's index into :data:`SHAPE_NAMES` (the first
-            three are the labelled classes, the last two distractors, 6 and up).
-        centres: ``(N, 5, 2)`` float, ``(x, y)`` in pixels (pixel ``j`` covers ``[j, j + 1)``).
-        radii: ``(N, 5)`` float, in pixels; each shape fits in the circle of its radius.
-        angles: ``(N, 5)`` float, rotations in radians.
-        ranks: ``(N, 5)`` int, the drawing order: an object hides those of lower rank.
+        shapes: ``(N, 7)`` int, each object's index into :data:`SHAPE_NAMES` (the first
+            three are the labelled classes, the last four distractors, 6 and up).
+        centres: ``(N, 7, 2)`` float, ``(x, y)`` in pixels (pixel ``j`` covers ``[j, j + 1)``).
+        radii: ``(N, 7)`` float, in pixels; each shape fits in the circle of its radius.
+        angles: ``(N, 7)`` float, rotations in radians.
+        ranks: ``(N, 7)`` int, the drawing order: an object hides those of lower rank.
     """
 
     shapes: np.ndarray
@@ -250,7 +256,20 @@ def bar(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (np.abs(x) <= 0.95) & (np.abs(y) <= 0.2)
 
 
-DISTRACTOR_SHAPES = (ellipse, chevron, bar)
+def ell(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """An L: two arms 0.3 wide (a cross's width) from the corner ``(-0.6, -0.6)`` to 0.75."""
+    arm = 0.3
+    inside = (x >= -0.6) & (y >= -0.6) & (x <= 0.75) & (y <= 0.75)
+    return inside & ((x <= -0.6 + arm) | (y <= -0.6 + arm))
+
+
+def crescent(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A disc of radius 0.95 less a disc of radius 0.75 centred at ``(0.4, 0)``: an arc thicker than the ring's."""
+    outer = x * x + y * y <= np.float32(0.95**2)
+    return outer & ((x - np.float32(0.4)) ** 2 + y * y > np.float32(0.75**2))
+
+
+DISTRACTOR_SHAPES = (ellipse, chevron, bar, ell, crescent)
 """The shape functions of :data:`DISTRACTOR_NAMES`."""
 
 SHAPE_NAMES: tuple[str, ...] = CLASS_NAMES + DISTRACTOR_NAMES
@@ -328,7 +347,7 @@ def _background(u: np.ndarray, blocks: np.ndarray, size: int) -> tuple[np.ndarra
 
 
 def _place(u: np.ndarray, radius: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Centres ``(N, 5, 2)``: each object at the first of its candidate positions far enough from those before.
+    """Centres ``(N, 7, 2)``: each object at the first of its candidate positions far enough from those before.
 
     Also returns which items found no such position for some object.
     """
@@ -351,11 +370,11 @@ def _place(u: np.ndarray, radius: np.ndarray, size: int) -> tuple[np.ndarray, np
 
 
 def _layout(u: np.ndarray, size: int) -> tuple[ClutterLayout, np.ndarray, np.ndarray, np.ndarray]:
-    """The objects of each item, with their footprints ``(N, 5, S, S)``, the slot each pixel shows and whether any."""
-    # Classes: three labelled ones of six, two distractors of three (indices 6, 7, 8 of SHAPE_NAMES).
+    """The objects of each item, with their footprints ``(N, 7, S, S)``, the slot each pixel shows and whether any."""
+    # Classes: three labelled ones of six, four distractors of five (indices 6 to 10 of SHAPE_NAMES).
     classes = np.argsort(u[:, _U["classes"]], axis=1, kind="stable")[:, :NUM_OBJECTS]
     kinds = np.argsort(u[:, _U["distractors"]], axis=1, kind="stable")[:, :NUM_DISTRACTORS]
-    shape_of = np.concatenate([classes, len(SHAPES) + kinds], axis=1)  # (N, 5)
+    shape_of = np.concatenate([classes, len(SHAPES) + kinds], axis=1)  # (N, 7)
     radius = size * (_RADIUS_RANGE[0] + (_RADIUS_RANGE[1] - _RADIUS_RANGE[0]) * u[:, _U["radii"]])
     angle = np.float32(2 * math.pi) * u[:, _U["angles"]]
     rank = np.argsort(np.argsort(u[:, _U["order"]], axis=1, kind="stable"), axis=1, kind="stable")
@@ -388,7 +407,7 @@ def _render(u: np.ndarray, noise: np.ndarray, blocks: np.ndarray, speckle: np.nd
     # Colours: a mean colour that contrasts with the background at the centre and with the
     # objects drawn before; the texture's two colours lie on either side of it.
     pixel = np.clip(centre.astype(np.int64), 0, size - 1)
-    under = smooth[rows[:, None], :, pixel[..., 1], pixel[..., 0]]  # (N, 5, 3)
+    under = smooth[rows[:, None], :, pixel[..., 1], pixel[..., 0]]  # (N, 7, 3)
     tries = (0.15 + 0.7 * u[:, _U["colours"]]).reshape(n, _SLOTS, _COLOUR_TRIES, 3)
     contrast = np.linalg.norm(tries - under[:, :, None], axis=-1)  # (N, 5, tries)
     ok = contrast >= _COLOUR_CONTRAST

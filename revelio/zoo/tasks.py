@@ -63,7 +63,7 @@ TASKS: dict[str, Task] = {
         model="clutter",
         test_seed=2,
         description=(
-            "three textured objects of different classes and two unlabelled distractor shapes, overlapping, "
+            "three small textured objects of different classes and four unlabelled distractor shapes, overlapping, "
             "on a textured background, 64x64 pixels"
         ),
     ),

@@ -61,7 +61,7 @@ FULL = TrainConfig()
 SMOKE = TrainConfig(epochs=2, images_per_epoch=256, batch_size=64, validation_images=128, threads=1)
 
 
-CLUTTER = TrainConfig(epochs=14, images_per_epoch=6144, batch_size=32)
+CLUTTER = TrainConfig(epochs=36, images_per_epoch=6144, batch_size=32)
 """The clutter model's configuration: the shapes CNN's recipe with smaller batches, so more steps."""
 
 

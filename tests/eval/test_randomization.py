@@ -14,6 +14,7 @@ from revelio.eval import WeightRandomizer, model_randomization, randomization_gr
 from revelio.eval.checks import cascading_randomization
 from revelio.eval.methods import build_explainer
 from revelio.eval.randomization import fresh_parameters
+from revelio.zoo.tasks import get_task
 
 
 def _snapshot(model: nn.Module) -> dict:
@@ -149,7 +150,6 @@ def test_the_edge_detector_fails_the_cascade_and_gradcam_passes(shapes):
     model = shapes.model
     before = _snapshot(model)
     from revelio.eval.uncertainty import resample_weights
-    from revelio.zoo.tasks import get_task
 
     task = get_task("shapes")
     batch = task.make_batch(16, task.test_seed)
@@ -208,3 +208,20 @@ def test_a_model_on_which_parameters_are_replaced_is_reported():
         model[0].weight = nn.Parameter(torch.zeros(2, 2))
     clone = copy.deepcopy(model)
     assert clone is not model
+
+
+@pytest.mark.parametrize("name", ["rise", "smoothgrad"])
+def test_reseeded_explainers_draw_from_the_new_seed_and_leave_the_original_alone(shapes, name):
+    inputs = shapes.normalize(get_task("shapes").make_batch(2, 2).images)
+    classes = torch.tensor([0, 3])
+    explainer = build_explainer(name, shapes.model, "block3", seed=3, preview=True)
+    fresh = explainer.reseeded(11)
+    first, second = explainer(inputs, classes), fresh(inputs, classes)
+    assert torch.equal(second, build_explainer(name, shapes.model, "block3", seed=11, preview=True)(inputs, classes))
+    assert not torch.allclose(first, second)
+    assert torch.equal(explainer(inputs, classes), first)  # the original keeps its seed
+
+
+def test_reseeded_leaves_methods_that_draw_nothing_as_they_are(shapes):
+    explainer = build_explainer("saliency", shapes.model, "block3", seed=3)
+    assert explainer.reseeded(11) is explainer

@@ -41,7 +41,7 @@ def batch():
 
 @pytest.fixture(scope="module")
 def objects(batch):
-    """Each object's whole footprint ``(N, 5, 64, 64)`` and the drawing ranks, from the layout."""
+    """Each object's whole footprint ``(N, 7, 64, 64)`` and the drawing ranks, from the layout."""
     where = layout(11, range(N))
     inside = footprints(where.shapes, where.centres, where.radii, where.angles, 64, SHAPE_FUNCTIONS)
     return torch.from_numpy(inside), torch.from_numpy(where.ranks), torch.from_numpy(where.shapes)
@@ -74,20 +74,21 @@ def test_types_shapes_and_range(batch):
     assert 0 <= batch.images.min() and batch.images.max() <= 1
 
 
-def test_three_labelled_objects_of_distinct_classes_and_two_distractors_in_every_image(batch, objects):
+def test_three_labelled_objects_of_distinct_classes_and_four_distractors_in_every_image(batch, objects):
     _, _, kinds = objects
     assert torch.equal(batch.labels.sum(dim=1), torch.full((N,), 3.0))
     assert all(len(set(row.tolist())) == 3 for row in batch.classes)
     assert (batch.labels.gather(1, batch.classes) == 1).all()
     assert torch.equal(kinds[:, :3], batch.classes)
-    # Distractors are of the distractor classes, two different ones, never one of the labels.
+    # Distractors are of the distractor classes, four different ones, never one of the labels.
+    assert kinds.shape[1] == 7
     assert ((kinds[:, 3:] >= len(CLASS_NAMES)) & (kinds[:, 3:] < len(CLASS_NAMES) + len(DISTRACTOR_NAMES))).all()
-    assert (kinds[:, 3] != kinds[:, 4]).all()
+    assert all(len(set(row.tolist())) == 4 for row in kinds[:, 3:])
     assert batch.masks.flatten(2).any(-1).all() and batch.distractors.flatten(1).any(-1).all()
-    # Every class is labelled about as often (3 in 6 images), every distractor drawn about as often (2 in 3).
+    # Every class is labelled about as often (3 in 6 images), every distractor drawn about as often (4 in 5).
     assert ((batch.labels.mean(dim=0) - 0.5).abs() < 0.1).all(), batch.labels.mean(dim=0)
-    drawn = torch.stack([(kinds[:, 3:] == 6 + d).any(dim=1) for d in range(3)], dim=1).float().mean(dim=0)
-    assert ((drawn - 2 / 3).abs() < 0.1).all(), drawn
+    drawn = torch.stack([(kinds[:, 3:] == 6 + d).any(dim=1) for d in range(5)], dim=1).float().mean(dim=0)
+    assert ((drawn - 4 / 5).abs() < 0.1).all(), drawn
 
 
 def test_masks_are_the_visible_pixels_occluders_excluded(batch, objects):
@@ -102,7 +103,7 @@ def test_masks_are_the_visible_pixels_occluders_excluded(batch, objects):
     # mask then holds none of the occluder's pixels.
     occluded = (inside[:, :3] & ~batch.masks).flatten(2).any(-1)
     assert 0.2 < occluded.any(dim=1).float().mean() < 0.95, occluded.any(dim=1).float().mean()
-    occluders = inside[:, None] & later[:, :3, :, None, None]  # (N, 3, 5, H, W)
+    occluders = inside[:, None] & later[:, :3, :, None, None]  # (N, 3, 7, H, W)
     assert not (occluders & batch.masks[:, :, None]).any()
     # Masks and distractor pixels never share a pixel.
     assert not (batch.masks.sum(dim=1) > 1).any()
@@ -190,7 +191,7 @@ def test_distractor_shapes_fit_in_the_unit_circle_and_differ_from_the_classes():
         inside = shape(x, y)
         assert not (inside & outside).any(), shape.__name__
         areas.append(inside)
-    for d in range(6, 9):  # no distractor covers the same points as a class at the same pose
+    for d in range(6, 11):  # no distractor covers the same points as a class at the same pose
         for c in range(6):
             assert (areas[d] ^ areas[c]).mean() > 0.05, (SHAPE_FUNCTIONS[d].__name__, SHAPE_FUNCTIONS[c].__name__)
 
