@@ -66,6 +66,7 @@ from revelio.registry import Expectation
 from revelio.zoo import ZooModel
 from revelio.zoo import load as load_zoo_model
 from revelio.zoo.tasks import DEFAULT_TASK, Task, get_task
+from revelio.zoo.train import ARCHITECTURES
 
 DEFAULT_IMAGES = 32
 """Images per check on a task's bundled model."""
@@ -421,11 +422,12 @@ class _Run:
 
     def data_randomization(self, explainers: Sequence[Explainer], maps, found, slow: bool) -> None:
         """A5 (Adebayo et al. 2018): a permuted-label model against a true-label one trained identically."""
-        if not slow or self.task.name != "shapes" or not self.on_task:
+        bundled = self.zoo_model.name in ARCHITECTURES
+        if not slow or not bundled:
             reason = (
                 "slow check: run with slow=True (--slow) to train the permuted-label model and its control"
                 if slow is False
-                else "training on permuted labels is implemented for the shapes task's model only"
+                else "retraining on permuted labels needs a bundled model's recipe (revelio.zoo.train)"
             )
             for explainer in explainers:
                 found[explainer.name]["A5"] = not_applicable(reason)
@@ -433,7 +435,9 @@ class _Run:
         trained = {}
         for permuted in (False, True):
             self.log(f"A5: training on {'permuted' if permuted else 'true'} labels")
-            trained[permuted] = train_on_labels(permuted=permuted, seed=self.seed, log=self.log)
+            trained[permuted] = train_on_labels(
+                permuted=permuted, seed=self.seed, model=self.zoo_model.name, log=self.log
+            )
         control = trained[False].model.to(self.zoo_model.device).eval()
         permuted_model = trained[True].model.to(self.zoo_model.device).eval()
         training = {
