@@ -10,9 +10,9 @@ Each image (RGB, 64x64, float in [0, 1]) holds seven small objects on a textured
   with the cross): a model must learn to ignore them, and a map that lights up every
   object is wrong on them.
 
-Objects are small (radius 6 to 9.6 pixels, so each labelled object covers 1.5% to 4%
-of the image) and the labelled ones cover less of the image than the distractors, so
-a point picked on any object is usually not on the asked one.
+Objects are small (radius 6 to 9.6 pixels): a labelled object's visible pixels are
+2.7% of the image on average, the three together 8%, and the four distractors
+another 5.5%, so that a point picked on some object is mostly not on the asked one.
 
 Objects and background are textured (stripes, checkerboard or blotches in two
 colours), so edges are everywhere, not only at object outlines: an object's mean

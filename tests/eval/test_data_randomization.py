@@ -59,3 +59,29 @@ def test_each_bundled_model_is_retrained_on_its_own_task_with_its_own_recipe():
 def test_an_unknown_model_is_refused_before_training():
     with pytest.raises(ValueError, match="shapes, shapes-resnet, clutter"):
         train_on_labels(images=64, epochs=1, model="resnet50")
+
+
+def _training(control: float, permuted: float) -> dict:
+    return {
+        "permuted_model_train_accuracy": 0.95, "permuted_model_heldout_accuracy": permuted,
+        "control_model_train_accuracy": 1.0, "control_model_heldout_accuracy": control,
+        "epochs": 60, "training_images": 512,
+    }
+
+
+def test_a5_is_judged_only_when_the_control_learned_the_task():
+    from revelio.eval.checks import data_randomization
+    from revelio.eval.outcome import decide
+    from revelio.eval.uncertainty import resample_weights
+
+    generator = torch.Generator().manual_seed(0)
+    control = torch.rand(8, 1, 16, 16, generator=generator)
+    unrelated = torch.rand(8, 1, 16, 16, generator=generator)
+    weights = resample_weights(8, resamples=200)
+    learned = data_randomization(control, unrelated, control, weights, _training(0.76, 0.59))
+    assert learned.applicable and learned.met is True and decide("pass", learned) == "pass"
+    # a control no better than the permuted model (both memorised their images): nothing to compare with
+    memorised = data_randomization(control, unrelated, control, weights, _training(0.53, 0.48))
+    assert not memorised.applicable and decide("pass", memorised) == "n/a"
+    assert "did not learn the task from its 512 images" in memorised.note and "0.53" in memorised.note
+    assert memorised.values["spearman_abs"]["estimate"] == learned.values["spearman_abs"]["estimate"]

@@ -150,7 +150,7 @@ def test_an_edge_map_scores_lower_on_clutter_than_on_shapes(batch):
 
     clutter_mass = edge_mass(batch)
     shapes_mass = edge_mass(shapes.make_batch(N, seed=11))
-    assert clutter_mass < 0.85 * shapes_mass, (clutter_mass, shapes_mass)
+    assert clutter_mass < 0.6 * shapes_mass, (clutter_mass, shapes_mass)  # 0.41x when written
 
 
 def test_normalisation_constants_match_the_data(batch):
@@ -228,7 +228,7 @@ def test_load_gives_the_clutter_model_with_its_metadata():
 def test_the_shipped_model_reads_held_out_images():
     model = load("clutter").model
     label_accuracy, _ = evaluate(model, 300, get_task("clutter").test_seed, task_of="clutter")
-    assert label_accuracy >= 0.94, label_accuracy  # 0.970 when the weights were made
+    assert label_accuracy >= 0.94, label_accuracy  # 0.956 when the weights were made
 
 
 def test_missing_weights_say_how_to_remake_them(monkeypatch):
