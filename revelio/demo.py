@@ -28,6 +28,16 @@ from revelio.zoo.train import TEST_SEED
 
 SHOWN_IMAGES = 6
 SCORED_IMAGES = 50
+
+
+def _shown_start(seed: int) -> int:
+    """First item (of the held-out seed) of the images the attribution grid shows."""
+    return 10_000 + 100 * seed
+
+
+def _scored_start(seed: int) -> int:
+    """First item (of the held-out seed) of the images the localization table scores."""
+    return 20_000 + 1_000 * seed
 BLOCKS = ("block1", "block2", "block3")
 UNITS_PER_BLOCK = len(CLASS_NAMES)  # each layer row as wide as the class-logit row
 STEPS = 96
@@ -72,8 +82,9 @@ def _attribution_section(report: render.HtmlReport, zoo_model: ZooModel, methods
         "al. 2018; Nie et al. 2018): compare the two rows of each image. Guided Grad-CAM keeps the guided detail "
         "inside Grad-CAM's region."
     )
-    caption = (f"rows: an image and the class explained (p = the model's probability); items {10_000 + 100 * seed}.."
-               f"{10_000 + 100 * seed + SHOWN_IMAGES - 1} of the shapes dataset with the held-out seed {TEST_SEED}")
+    first = _shown_start(seed)
+    caption = (f"rows: an image and the class explained (p = the model's probability); items {first}.."
+               f"{first + SHOWN_IMAGES - 1} of the shapes dataset with the held-out seed {TEST_SEED}")
     quick = [", ".join(f"{spec.name} {key}={value}" for key, value in spec.preview.items()) for spec in methods]
     if any(quick):
         report.add_text("For a quick look, some methods run with fewer steps or samples here than their defaults: "
@@ -100,7 +111,7 @@ def attribution_grid(
     ``preview``: the costly methods with their registry entries' quicker options (fewer
     steps, samples or masks); ``False``: every method with its defaults.
     """
-    batch = make_batch(count, seed=TEST_SEED, start=10_000 + 100 * seed)
+    batch = make_batch(count, seed=TEST_SEED, start=_shown_start(seed))
     images = batch.images.to(zoo_model.device)
     inputs = zoo_model.normalize(images).repeat_interleave(2, dim=0)  # each image twice: one row per object
     classes = batch.classes.flatten().to(zoo_model.device)
@@ -120,7 +131,8 @@ def attribution_grid(
 
 
 def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, methods: dict, seed: int) -> list[list]:
-    batch = make_batch(SCORED_IMAGES, seed=TEST_SEED, start=20_000 + 1_000 * seed)
+    first = _scored_start(seed)
+    batch = make_batch(SCORED_IMAGES, seed=TEST_SEED, start=first)
     inputs = zoo_model.normalize(batch.images.to(zoo_model.device)).repeat_interleave(2, dim=0)
     classes = batch.classes.flatten().to(zoo_model.device)
     masks = batch.masks.flatten(0, 1).to(zoo_model.device)  # the asked object's mask
@@ -142,7 +154,6 @@ def _localization_section(report: render.HtmlReport, zoo_model: ZooModel, method
             f"{(mass - other).mean():+.2f}",
         ])
     report.add_heading(f"Localization on {SCORED_IMAGES} held-out images, both objects each")
-    first = 20_000 + 1_000 * seed
     report.add_text(
         f"Items {first}..{first + SCORED_IMAGES - 1} of the shapes dataset with seed {TEST_SEED}, the seed held out "
         "from training (`revelio sanity` scores items 0..31 of the same seed, with intervals). "
