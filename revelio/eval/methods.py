@@ -71,9 +71,9 @@ class Explainer:
         them alike whatever the models do; the checks that compare two models give the
         second one fresh draws. A method that draws nothing is returned as it is.
         """
-        if "seed" in self.options:
+        if "seed" in inspect.signature(self.attribution.attribute).parameters:  # drawn per call (RISE)
             return replace(self, options={**self.options, "seed": seed})
-        if isinstance(getattr(self.attribution, "seed", None), int):
+        if isinstance(getattr(self.attribution, "seed", None), int):  # drawn by the instance (noise)
             attribution = copy.copy(self.attribution)
             attribution.seed = seed
             return replace(self, attribution=attribution)
@@ -156,15 +156,9 @@ def build_explainer(
         spec = registry.spec_of(method)
     except MethodNotFoundError as error:
         raise InputError(str(error)) from None
-    cls, options = spec.load(), _options(spec, preview)
-    if "seed" in inspect.signature(cls.attribute).parameters:  # drawn per call (RISE)
-        options["seed"] = seed
-        attribution = spec.create(model, layer, reshape)
-    elif "seed" in inspect.signature(cls.__init__).parameters:  # drawn by the instance (noise, random map)
-        attribution = spec.create(model, layer, reshape, seed=seed)
-    else:
-        attribution = spec.create(model, layer, reshape)
-    return Explainer(spec, attribution, options)
+    seeded = "seed" in inspect.signature(spec.load().__init__).parameters  # noise, the random map
+    attribution = spec.create(model, layer, reshape, **({"seed": seed} if seeded else {}))
+    return Explainer(spec, attribution, _options(spec, preview)).reseeded(seed)
 
 
 def _options(spec: MethodSpec, preview: bool) -> dict[str, Any]:

@@ -225,3 +225,15 @@ def test_reseeded_explainers_draw_from_the_new_seed_and_leave_the_original_alone
 def test_reseeded_leaves_methods_that_draw_nothing_as_they_are(shapes):
     explainer = build_explainer("saliency", shapes.model, "block3", seed=3)
     assert explainer.reseeded(11) is explainer
+
+
+def test_a_rise_instance_given_by_the_user_is_reseeded_too(shapes):
+    from revelio.attribution import RISE
+
+    inputs = shapes.normalize(get_task("shapes").make_batch(2, 2).images)
+    classes = torch.tensor([0, 3])
+    explainer = build_explainer(RISE(shapes.model), shapes.model, seed=3, preview=True)
+    fresh = explainer.reseeded(11)
+    expected = RISE(shapes.model).attribute(inputs, classes, **{**fresh.options, "seed": 11})
+    assert torch.equal(fresh(inputs, classes), expected)
+    assert not torch.allclose(explainer(inputs, classes), fresh(inputs, classes))
