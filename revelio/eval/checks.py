@@ -16,7 +16,6 @@ of the per-image difference.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -205,22 +204,24 @@ def data_randomization(
     """
     control_heat, permuted_heat = heat(control), heat(permuted)
     rank_abs = bootstrap_mean(spearman(control_heat, permuted_heat).double().cpu(), weights)
-    rank_signed = bootstrap_mean(spearman(_signed(control), _signed(permuted)).double().cpu(), weights)
-    reference = bootstrap_mean(spearman(control_heat, heat(bundled)).double().cpu(), weights)
-    similarity = bootstrap_mean(ssim(minmax_heat(control_heat), minmax_heat(permuted_heat)).double().cpu(), weights)
-    zero = float(constant(permuted_heat).float().mean())
-    criteria = [Criterion("Spearman |.|, true-label vs permuted-label model", rank_abs, A5_MAX_SPEARMAN, "below")]
     learned = training["control_model_heldout_accuracy"], training["permuted_model_heldout_accuracy"]
     if learned[0] - learned[1] < A5_MIN_CONTROL_GAIN:
-        return replace(
-            judged(f"Spearman |.| {rank_abs}", criteria, values={"spearman_abs": rank_abs.as_dict(), **training}),
-            applicable=False,
+        return Measurement(
+            summary=f"Spearman |.| {rank_abs}",
+            met=None,
+            values={"spearman_abs": rank_abs.as_dict(), **training},
             note=(
                 f"the true-label control did not learn the task from its {training['training_images']} images "
                 f"(held-out per-label accuracy {learned[0]:.2f}, the permuted model's {learned[1]:.2f}): "
                 "there is no trained model to compare with"
             ),
+            applicable=False,
         )
+    rank_signed = bootstrap_mean(spearman(_signed(control), _signed(permuted)).double().cpu(), weights)
+    reference = bootstrap_mean(spearman(control_heat, heat(bundled)).double().cpu(), weights)
+    similarity = bootstrap_mean(ssim(minmax_heat(control_heat), minmax_heat(permuted_heat)).double().cpu(), weights)
+    zero = float(constant(permuted_heat).float().mean())
+    criteria = [Criterion("Spearman |.|, true-label vs permuted-label model", rank_abs, A5_MAX_SPEARMAN, "below")]
     return judged(
         f"Spearman |.| {rank_abs} (true-label control vs bundled model: {reference})",
         criteria,
